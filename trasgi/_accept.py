@@ -6,11 +6,16 @@ while, and the kernel's accept queue grows: new clients wait seconds for
 their first byte. Here, after each awaited accept, the connections already
 queued are taken at once (up to a bound) without yielding, the way
 event-loop servers drain the queue on each readiness notification.
+
+Plain socket listeners are accepted from directly, and each connection is
+served through a :class:`~trasgi._socket_stream.DirectSocketStream`; TLS
+and other listeners go through their own ``accept``.
 """
 
 from __future__ import annotations
 
 import errno
+import math
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -18,6 +23,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from ._logging import error_logger
+from ._socket_stream import DirectSocketStream
 
 Handler = Callable[[trio.abc.Stream], Awaitable[object]]
 
@@ -26,6 +32,9 @@ Handler = Callable[[trio.abc.Stream], Awaitable[object]]
 MAX_BATCH = 64
 #: Errors that mean "out of resources for now" (trio's own list): wait, retry.
 _CAPACITY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+#: Errors of one connection that died in the accept queue (trio ignores the
+#: same): skip it and take the next.
+_CLIENT_GONE = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
 #: How long to wait before accepting again after running out of descriptors.
 CAPACITY_PAUSE = 0.1
 
@@ -34,8 +43,12 @@ async def accept_loop(
     listener: trio.abc.Listener[trio.abc.Stream],
     handler: Handler,
     handler_nursery: trio.Nursery,
+    send_timeout: float = math.inf,
 ) -> None:
     """Accept connections forever, starting ``handler`` for each one.
+
+    Connections of a plain socket listener are served through
+    :class:`~trasgi._socket_stream.DirectSocketStream` with ``send_timeout``.
 
     Resource handling:
         The listener is closed when the loop is cancelled (graceful shutdown
@@ -46,6 +59,8 @@ async def accept_loop(
     raw = _raw_socket(listener)
     try:
         async with listener:
+            if raw is not None:
+                await _accept_directly(raw, handler, handler_nursery, send_timeout)
             while True:
                 try:
                     stream = await listener.accept()
@@ -53,11 +68,20 @@ async def accept_loop(
                     await _pause_if_out_of_resources(exc)
                     continue
                 handler_nursery.start_soon(_handle, handler, stream)
-                if raw is not None:
-                    _take_queued(raw, handler, handler_nursery)
     finally:
         if raw is not None:
             raw.close()
+
+
+async def _accept_directly(
+    raw: socket.socket, handler: Handler, nursery: trio.Nursery, send_timeout: float
+) -> None:
+    """Accept from a plain socket: wait until readable, take what is queued."""
+    while True:
+        await trio.lowlevel.wait_readable(raw)
+        failure = _take_queued(raw, handler, nursery, send_timeout)
+        if failure is not None:
+            await _pause_if_out_of_resources(failure)
 
 
 def _raw_socket(listener: trio.abc.Listener[trio.abc.Stream]) -> socket.socket | None:
@@ -73,17 +97,25 @@ def _raw_socket(listener: trio.abc.Listener[trio.abc.Stream]) -> socket.socket |
     return raw
 
 
-def _take_queued(raw: socket.socket, handler: Handler, nursery: trio.Nursery) -> None:
-    """Start handlers for connections already waiting, without blocking."""
+def _take_queued(
+    raw: socket.socket, handler: Handler, nursery: trio.Nursery, send_timeout: float
+) -> OSError | None:
+    """Start handlers for connections already waiting, without blocking.
+
+    Returns the error that stopped it, if it is one to act on.
+    """
     for _ in range(MAX_BATCH):
         try:
             sock, _ = raw.accept()
         except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return  # the next awaited accept reports it
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+            return None
+        except OSError as exc:
+            if exc.errno in _CLIENT_GONE:
+                continue
+            return exc
+        stream = DirectSocketStream(sock, send_timeout=send_timeout)
         nursery.start_soon(_handle, handler, stream)
+    return None
 
 
 async def _pause_if_out_of_resources(exc: OSError) -> None:

@@ -36,6 +36,7 @@ from ._logging import error_logger
 from ._proxy import apply_proxy_headers
 from ._proxy_protocol import accept_proxy_header
 from ._scope import ConnectionInfo, build_http_scope
+from ._socket_stream import DirectSocketStream, SendStalled
 from ._strict import HeadLimits, check_head
 from ._websocket import is_websocket_upgrade, serve_websocket
 
@@ -216,6 +217,7 @@ class _HTTPConnection:
         "requests_served",
         "shared",
         "stream",
+        "stream_bounds_writes",
     )
 
     def __init__(
@@ -227,6 +229,12 @@ class _HTTPConnection:
         shared: ServerShared,
     ) -> None:
         self.stream = stream
+        #: Whether the stream enforces the write timeout itself, setting a
+        #: deadline only when a write has to wait (most never do).
+        self.stream_bounds_writes = (
+            isinstance(stream, DirectSocketStream)
+            and stream.send_timeout == config.timeout_write
+        )
         self.app = app
         self.config = config
         self.info = info
@@ -438,14 +446,19 @@ class _HTTPConnection:
                 await self.write(piece)
 
     async def _write_slice(self, data: bytes | memoryview) -> None:
-        deadline = trio.current_time() + self.config.timeout_write
-        with trio.CancelScope(deadline=deadline):
-            try:
+        try:
+            if self.stream_bounds_writes:
+                await self.stream.send_all(data)  # no scope unless it waits
+                return
+            deadline = trio.current_time() + self.config.timeout_write
+            with trio.CancelScope(deadline=deadline):
                 await self.stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._lose_peer()
-                raise ClientDisconnected("the client closed the connection") from exc
-            return
+                return
+        except SendStalled:
+            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._lose_peer()
+            raise ClientDisconnected("the client closed the connection") from exc
         # The client stopped reading: holding the response (and the task) for
         # it forever is how slow readers exhaust a server.
         self._lose_peer()

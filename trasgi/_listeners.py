@@ -19,6 +19,7 @@ import trio
 from ._config import Config
 from ._logging import error_logger
 from ._scope import ConnectionInfo
+from ._socket_stream import DirectSocketStream
 from ._systemd import PassedSocket, SocketActivationError
 from ._tls import build_server_context, tls_info, wrap_listeners
 
@@ -216,9 +217,9 @@ def connection_info(stream: trio.abc.Stream) -> ConnectionInfo:
 
 
 def _addresses(stream: trio.abc.Stream) -> ConnectionInfo:
-    if not isinstance(stream, trio.SocketStream):
+    if not isinstance(stream, (DirectSocketStream, trio.SocketStream)):
         return ConnectionInfo()
-    sock = stream.socket
+    sock = stream.socket  # a trio or a standard library socket: same methods
     local = sock.getsockname()
     if sock.family == _AF_UNIX:
         return ConnectionInfo(client=None, server=(str(local), None))

@@ -197,7 +197,9 @@ async def _accept_until_shutdown(
         # Each accept loop closes its listener when cancelled, so new
         # connections are refused from the moment shutdown begins.
         for listener in listeners:
-            accepting.start_soon(accept_loop, listener, handle, handler_nursery)
+            accepting.start_soon(
+                accept_loop, listener, handle, handler_nursery, config.timeout_write
+            )
             error_logger.info("listening on %s", describe_listener(listener))
         task_status.started(listeners)
         notifier.ready("serving on " + ", ".join(map(describe_listener, listeners)))

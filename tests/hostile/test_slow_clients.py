@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import trio
 import trio.testing
 
+import trasgi
 from trasgi import Config
 from trasgi.testing import open_connection
 
@@ -155,3 +157,40 @@ async def test_slow_but_steady_reader_is_not_dropped(
             await trio.sleep(1)  # 64 KiB a second: 16 s for the body
     assert data.endswith(body)
     assert trio.current_time() - start > 5 * 2
+
+
+async def test_a_stalled_reader_over_tcp_is_dropped_after_the_write_timeout() -> None:
+    """Over a real socket the stream bounds the wait itself; same outcome."""
+    raised: list[str] = []
+    done = trio.Event()
+
+    async def firehose(scope: Any, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                chunk = {"type": "http.response.body", "body": b"x" * 65536}
+                await send({**chunk, "more_body": True})
+        except OSError as exc:
+            raised.append(str(exc))
+            done.set()
+
+    config = Config(timeout_write=0.5, lifespan="off")
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trasgi.serve_tcp, host="127.0.0.1", config=config),
+            firehose,
+            0,
+        )
+        port = listeners[0].socket.getsockname()[1]
+        client = await trio.open_tcp_stream("127.0.0.1", port)
+        await client.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        start = trio.current_time()
+        with trio.fail_after(10):
+            await done.wait()  # the client never reads a byte
+        elapsed = trio.current_time() - start
+        await client.aclose()
+        nursery.cancel_scope.cancel()
+    assert raised == ["the client stopped reading the response"]
+    assert 0.5 <= elapsed < 5

@@ -1,0 +1,140 @@
+"""DirectSocketStream: trio's stream contract, over real connected sockets."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import trio
+import trio.testing
+
+from trasgi import ConnectionInfo
+from trasgi._accept import accept_loop
+from trasgi._listeners import connection_info
+from trasgi._socket_stream import DirectSocketStream, SendStalled
+
+
+def _pair() -> tuple[DirectSocketStream, DirectSocketStream]:
+    left, right = socket.socketpair()
+    return DirectSocketStream(left), DirectSocketStream(right)
+
+
+async def _stream_pair() -> tuple[DirectSocketStream, DirectSocketStream]:
+    return _pair()
+
+
+async def _clogged_pair() -> tuple[DirectSocketStream, DirectSocketStream]:
+    """A pair whose send_all blocks both ways: every buffer is full."""
+    left, right = _pair()
+    for sender in (left, right):
+        while True:
+            try:
+                sender.socket.send(b"x" * 65536)
+            except BlockingIOError:
+                break
+    return left, right
+
+
+async def test_passes_trios_half_closeable_stream_checks() -> None:
+    # trio's own conformance suite: checkpoints, cancellation, closing,
+    # concurrent misuse, send_eof, wait_send_all_might_not_block.
+    await trio.testing.check_half_closeable_stream(_stream_pair, _clogged_pair)
+
+
+async def test_large_write_waits_for_the_reader_and_arrives_whole() -> None:
+    sender, receiver = _pair()
+    payload = bytes(range(256)) * 16384  # 4 MiB: far more than the buffers
+    received = bytearray()
+
+    async def read_all() -> None:
+        while len(received) < len(payload):
+            received.extend(await receiver.receive_some())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_all)
+        await sender.send_all(payload)
+    assert received == payload
+    await sender.aclose()
+    await receiver.aclose()
+
+
+async def test_a_closed_peer_is_a_broken_resource() -> None:
+    mine, theirs = _pair()
+    await theirs.aclose()
+    with pytest.raises(trio.BrokenResourceError):
+        await mine.send_all(b"x")
+    await mine.aclose()
+
+
+async def test_a_peer_that_stops_reading_stalls_the_send(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    left, right = socket.socketpair()
+    sender = DirectSocketStream(left, send_timeout=5.0)
+    start = trio.current_time()
+    with pytest.raises(SendStalled):
+        await sender.send_all(b"x" * (16 * 1024 * 1024))  # nobody reads
+    assert trio.current_time() - start == pytest.approx(5.0)
+    await sender.aclose()
+    right.close()
+
+
+async def test_a_write_the_kernel_takes_at_once_needs_no_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Even with a zero timeout: the deadline applies only to waiting.
+    left, right = socket.socketpair()
+    sender = DirectSocketStream(left, send_timeout=0.0)
+    await sender.send_all(b"hello")
+    assert right.recv(16) == b"hello"
+    await sender.aclose()
+    right.close()
+
+
+async def test_close_wakes_a_waiting_reader() -> None:
+    mine, theirs = _pair()
+
+    async def close_soon() -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        await mine.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(close_soon)
+        with pytest.raises(trio.ClosedResourceError):
+            await mine.receive_some()
+    await theirs.aclose()
+
+
+async def test_accept_loop_serves_tcp_connections_through_direct_streams() -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    seen: list[tuple[type[object], ConnectionInfo, bytes | bytearray]] = []
+    nodelay: list[int] = []
+
+    async def handler(stream: trio.abc.Stream) -> None:
+        info = connection_info(stream)
+        if isinstance(stream, DirectSocketStream):
+            nodelay.append(
+                stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            )
+        data = await stream.receive_some()
+        await stream.send_all(data.upper())
+        seen.append((type(stream), info, data))
+        await stream.aclose()
+
+    async with trio.open_nursery() as handlers:
+        handlers.start_soon(accept_loop, listeners[0], handler, handlers)
+        for _ in range(3):
+            client = await trio.open_tcp_stream("127.0.0.1", port)
+            await client.send_all(b"ping")
+            assert await client.receive_some() == b"PING"
+            assert await client.receive_some() == b""
+            await client.aclose()
+        handlers.cancel_scope.cancel()
+    assert [kind for kind, _, _ in seen] == [DirectSocketStream] * 3
+    info = seen[0][1]
+    assert info.server == ("127.0.0.1", port)
+    assert info.client is not None
+    assert info.client[0] == "127.0.0.1"
+    # Nagle is off, as with trio's socket streams: responses are written whole.
+    assert nodelay == [1, 1, 1]

@@ -1,0 +1,217 @@
+"""A socket stream that makes its system calls directly.
+
+:class:`trio.SocketStream` routes every call through trio's socket layer:
+two generator-based context managers, a conflict detector, a memoryview, and
+a trip through the scheduler after every call. A server makes at least two
+such calls per request (read the head, write the response).
+
+:class:`DirectSocketStream` makes the same ``recv`` and ``send`` calls on a
+non-blocking socket, waits with :func:`trio.lowlevel.wait_readable` /
+:func:`~trio.lowlevel.wait_writable` when the kernel says it must, and keeps
+trio's checkpoint guarantees, with less around each call.
+
+The accept loop wraps plain TCP and Unix sockets in it; TLS streams wrap
+one like any other stream. The connection handler never knows which stream
+it got.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import socket
+
+import trio
+
+#: Bytes read per call when the caller does not say.
+DEFAULT_RECEIVE_SIZE = 64 * 1024
+
+#: Errors that mean the descriptor is already closed, by us.
+_CLOSED_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK})
+
+
+class SendStalled(trio.BrokenResourceError):
+    """The peer took none of a write's remaining bytes for the send timeout."""
+
+
+class DirectSocketStream(trio.abc.HalfCloseableStream):
+    """A :class:`trio.abc.HalfCloseableStream` over a connected socket.
+
+    Attributes:
+        socket: The connected, non-blocking standard library socket, for
+            addresses (``getsockname``, ``getpeername``) and options.
+        send_timeout: How long one :meth:`send_all` may wait for the peer
+            to take its bytes, in seconds. The deadline is set only when the
+            kernel cannot take the bytes at once, so a write that does not
+            wait costs no cancel scope.
+
+    Checkpoints:
+        Every call is a checkpoint, as with trio's own streams (it passes
+        trio's stream conformance checks). A read cancelled while waiting
+        has consumed nothing.
+
+    Error handling:
+        A reset or otherwise failed socket raises
+        :class:`trio.BrokenResourceError`; using the stream after
+        :meth:`aclose` raises :class:`trio.ClosedResourceError`; two tasks
+        sending at once raise :class:`trio.BusyResourceError`, as two
+        tasks receiving at once do. A :meth:`send_all` that outlives
+        :attr:`send_timeout` raises :class:`SendStalled` (a
+        :class:`trio.BrokenResourceError`); part of the bytes may have been
+        sent, so the stream is then only good for closing.
+
+    Resource handling:
+        :meth:`aclose` closes the socket, waking any task waiting on it.
+    """
+
+    __slots__ = ("_closed", "_eof_sent", "_sending", "send_timeout", "socket")
+
+    def __init__(self, sock: socket.socket, *, send_timeout: float = math.inf) -> None:
+        sock.setblocking(False)
+        if sock.family != socket.AF_UNIX:
+            # Responses are written whole: Nagle's algorithm would only
+            # hold back the last segment of each (trio.SocketStream does
+            # the same).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Unlike trio.SocketStream, no TCP_NOTSENT_LOWAT: a large response is
+        # handed to the kernel in as few calls as its buffer allows, rather
+        # than 16 KiB past what the network took (the write timeout still
+        # bounds a client that stops reading).
+        self.socket = sock
+        self.send_timeout = send_timeout
+        self._closed = False
+        self._sending = False
+        self._eof_sent = False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Read up to ``max_bytes`` (64 KiB by default); ``b""`` at end of stream."""
+        size = DEFAULT_RECEIVE_SIZE if max_bytes is None else max_bytes
+        if size < 1:
+            raise ValueError("max_bytes must be at least 1")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        sock = self._open_socket()
+        try:
+            data = sock.recv(size)
+        except BlockingIOError:
+            return await self._receive_after_wait(sock, size)
+        except OSError as exc:
+            raise self._translate(exc) from exc
+        # A checkpoint after every call, as trio's streams make: it also
+        # gives the client time to send its next request, so that the next
+        # read finds it rather than waiting on the kernel for it.
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
+
+    async def _receive_after_wait(self, sock: socket.socket, size: int) -> bytes:
+        while True:
+            try:
+                await trio.lowlevel.wait_readable(sock)
+            except trio.ClosedResourceError:
+                raise trio.ClosedResourceError("the stream was closed") from None
+            try:
+                return sock.recv(size)
+            except BlockingIOError:
+                continue  # a spurious wake-up
+            except OSError as exc:
+                raise self._translate(exc) from exc
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write all of ``data``, waiting for the socket to drain as needed.
+
+        Error handling:
+            If cancelled part way, some of ``data`` may have been sent and
+            the stream is then unusable, as with any trio stream.
+        """
+        self._claim_sending()
+        try:
+            if self._eof_sent:
+                raise trio.ClosedResourceError("the stream's write side was shut down")
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if not await self._send_all(self._open_socket(), data):
+                await trio.lowlevel.cancel_shielded_checkpoint()
+        finally:
+            self._sending = False
+
+    async def _send_all(
+        self, sock: socket.socket, data: bytes | bytearray | memoryview
+    ) -> bool:
+        """Send everything; return whether the socket had to be waited for."""
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise self._translate(exc) from exc
+        if sent == len(data):
+            return False
+        with trio.CancelScope(deadline=trio.current_time() + self.send_timeout):
+            await self._send_rest(sock, data, sent)
+            return True
+        raise SendStalled(f"the peer did not read the data in {self.send_timeout:g}s")
+
+    async def _send_rest(
+        self, sock: socket.socket, data: bytes | bytearray | memoryview, sent: int
+    ) -> None:
+        with memoryview(data) as view:
+            while sent < len(view):
+                try:
+                    await trio.lowlevel.wait_writable(sock)
+                except trio.ClosedResourceError:
+                    raise trio.ClosedResourceError("the stream was closed") from None
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    raise self._translate(exc) from exc
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Return when the socket has room for more bytes."""
+        self._claim_sending()
+        try:
+            await trio.lowlevel.wait_writable(self._open_socket())
+        finally:
+            self._sending = False
+
+    async def send_eof(self) -> None:
+        """Shut down the write side (the peer reads end of stream); idempotent."""
+        self._claim_sending()
+        try:
+            await trio.lowlevel.checkpoint()
+            sock = self._open_socket()
+            if self._eof_sent:
+                return
+            self._eof_sent = True
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError as exc:
+                if exc.errno != errno.ENOTCONN:  # the peer already left
+                    raise self._translate(exc) from exc
+        finally:
+            self._sending = False
+
+    async def aclose(self) -> None:
+        """Close the socket; tasks waiting on it raise ClosedResourceError."""
+        if not self._closed:
+            self._closed = True
+            trio.lowlevel.notify_closing(self.socket)
+            self.socket.close()
+        await trio.lowlevel.checkpoint()
+
+    def _claim_sending(self) -> None:
+        # Two tasks writing at once would interleave their bytes.
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this stream")
+        self._sending = True
+
+    def _open_socket(self) -> socket.socket:
+        if self._closed:
+            raise trio.ClosedResourceError("the stream was closed")
+        return self.socket
+
+    def _translate(
+        self, exc: OSError
+    ) -> trio.ClosedResourceError | trio.BrokenResourceError:
+        if self._closed or exc.errno in _CLOSED_ERRNOS:
+            return trio.ClosedResourceError("the stream was closed")
+        return trio.BrokenResourceError(f"the connection failed: {exc}")
