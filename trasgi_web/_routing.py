@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from ._concurrency import run_beside
+from ._concurrency import run_beside_once_waiting
 from ._connection import route_path
 from ._convertors import Converter
 from ._endpoints import Endpoint, Handler, to_response
@@ -162,11 +162,13 @@ class Route:
 
         The watcher listens for a disconnect only while the handler runs:
         once the response is being sent, a departed client shows as a failed
-        ``send()``, and ``receive()`` is left alone for the server.
+        ``send()``, and ``receive()`` is left alone for the server. It starts
+        only when the handler first waits: a handler that answers without
+        waiting cannot be cancelled anyway.
         """
         if not self.cancel_on_disconnect:
             return True, await self._call_handler(request)
-        return await run_beside(
+        return await run_beside_once_waiting(
             lambda: self._call_handler(request),
             lambda cancel_scope: inbox.watch(request.scope, cancel_scope.cancel),
         )

@@ -1,7 +1,8 @@
 """Per-route deadlines and handlers cancelled when their client leaves."""
 
 import logging
-from collections.abc import AsyncIterator
+import types
+from collections.abc import AsyncIterator, Generator
 
 import pytest
 import trio
@@ -9,7 +10,8 @@ import trio.lowlevel
 import trio.testing
 
 from trasgi.testing import open_client, open_connection
-from trasgi_web import App, Request
+from trasgi_web import App, PlainTextResponse, Request
+from trasgi_web._concurrency import _on_first_wait
 
 
 async def test_route_deadline_answers_504(
@@ -153,3 +155,190 @@ async def test_keep_alive_requests_after_a_watched_request() -> None:
     async with open_client(app) as client:
         texts = [(await client.get(f"/n/{n}")).text for n in range(50)]
     assert texts == [str(n) for n in range(50)]
+
+
+class CountSpawns(trio.abc.Instrument):
+    """Counts the tasks trio spawns while installed."""
+
+    def __init__(self) -> None:
+        self.spawned = 0
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.spawned += 1
+
+
+def waiting_and_not_waiting_app() -> App:
+    app = App()
+    for watched in (True, False):
+        prefix = "/watched" if watched else "/unwatched"
+
+        @app.get(prefix + "/at-once", cancel_on_disconnect=watched)
+        async def at_once() -> str:
+            return "answered without waiting"
+
+        @app.get(prefix + "/waits", cancel_on_disconnect=watched)
+        async def waits() -> str:
+            await trio.sleep(1)
+            return "answered after waiting"
+
+    return app
+
+
+async def test_the_disconnect_watcher_starts_only_when_the_handler_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    spawns: dict[str, int] = {}
+    async with open_client(waiting_and_not_waiting_app()) as client:
+        # The connection's own tasks are spawned by the first request.
+        assert (await client.get("/unwatched/at-once")).status_code == 200
+        for path in ("/at-once", "/waits"):
+            for prefix in ("/watched", "/unwatched"):
+                counter = CountSpawns()
+                trio.lowlevel.add_instrument(counter)
+                try:
+                    assert (await client.get(prefix + path)).status_code == 200
+                finally:
+                    trio.lowlevel.remove_instrument(counter)
+                spawns[prefix + path] = counter.spawned
+    # A handler that answers without waiting cannot be cancelled: it gets no
+    # watcher task; one that waits gets exactly one.
+    assert spawns["/watched/at-once"] == spawns["/unwatched/at-once"]
+    assert spawns["/watched/waits"] == spawns["/unwatched/waits"] + 1
+
+
+def scoped_slow_app(record: dict[str, str]) -> App:
+    """Handlers whose first wait is inside a cancel scope they (or the route) open."""
+    app = App()
+
+    async def sleep_recording() -> None:
+        record["state"] = "started"
+        try:
+            await trio.sleep(2)
+        except trio.Cancelled:
+            record["state"] = "cancelled"
+            raise
+        record["state"] = "finished"  # pragma: no cover
+
+    @app.get("/own-scope")
+    async def own_scope() -> str:
+        with trio.CancelScope():
+            await sleep_recording()
+        return "done"  # pragma: no cover
+
+    @app.get("/route-deadline", timeout=10)
+    async def route_deadline() -> str:
+        await sleep_recording()
+        return "done"  # pragma: no cover
+
+    return app
+
+
+@pytest.mark.parametrize("path", ["/own-scope", "/route-deadline"])
+async def test_a_handler_waiting_inside_a_cancel_scope_is_cancelled_on_leaving(
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    record: dict[str, str] = {}
+    with caplog.at_level(logging.DEBUG):
+        await leave_during(
+            scoped_slow_app(record), f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+        )
+    assert record["state"] == "cancelled"
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_handler_failing_before_and_after_waiting_reaches_its_handlers() -> (
+    None
+):
+    app = App()
+
+    class Refused(Exception):
+        pass
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> PlainTextResponse:
+        return PlainTextResponse(str(exc), status_code=409)
+
+    @app.get("/before")
+    async def before() -> str:
+        raise Refused("before waiting")
+
+    @app.get("/after")
+    async def after() -> str:
+        await trio.lowlevel.checkpoint()
+        raise Refused("after waiting")
+
+    async with open_client(app) as client:
+        responses = [await client.get(path) for path in ("/before", "/after")]
+    assert [(r.status_code, r.text) for r in responses] == [
+        (409, "before waiting"),
+        (409, "after waiting"),
+    ]
+
+
+class Unwanted(Exception):
+    pass
+
+
+@types.coroutine
+def yield_once(value: str) -> Generator[str, str, str]:
+    answer = yield value
+    return answer
+
+
+async def two_waits(seen: list[str]) -> str:
+    try:
+        seen.append(await yield_once("first"))
+        seen.append(await yield_once("second"))
+    except Unwanted:
+        seen.append("caught")
+        return "recovered"
+    finally:
+        seen.append("finally")
+    return "done"
+
+
+def test_on_first_wait_passes_waits_and_answers_through_like_await() -> None:
+    seen: list[str] = []
+    started: list[str] = []
+    stepper = _on_first_wait(two_waits(seen), lambda: started.append("helper"))
+    assert stepper.send(None) == "first"
+    assert started == ["helper"]
+    assert stepper.send("answer 1") == "second"
+    with pytest.raises(StopIteration) as stop:
+        stepper.send("answer 2")
+    assert stop.value.value == "done"
+    assert seen == ["answer 1", "answer 2", "finally"]
+    assert started == ["helper"]
+
+
+def test_on_first_wait_passes_a_thrown_exception_down() -> None:
+    seen: list[str] = []
+    stepper = _on_first_wait(two_waits(seen), lambda: None)
+    stepper.send(None)
+    with pytest.raises(StopIteration) as stop:
+        stepper.throw(Unwanted())
+    assert stop.value.value == "recovered"
+    assert seen == ["caught", "finally"]
+
+
+def test_closing_on_first_wait_closes_the_coroutine() -> None:
+    seen: list[str] = []
+    stepper = _on_first_wait(two_waits(seen), lambda: None)
+    stepper.send(None)
+    stepper.close()
+    assert seen == ["finally"]
+
+
+def test_on_first_wait_without_a_wait_calls_nothing() -> None:
+    started: list[str] = []
+
+    async def immediate() -> str:
+        return "now"
+
+    stepper = _on_first_wait(immediate(), lambda: started.append("helper"))
+    with pytest.raises(StopIteration) as stop:
+        stepper.send(None)
+    assert stop.value.value == "now"
+    assert started == []
