@@ -352,9 +352,10 @@ def test_max_requests_restarts_the_worker(tmp_path: Path) -> None:
         answers = [int(server.get()) for _ in range(7)]
     runs = [list(run) for _, run in itertools.groupby(answers)]
     assert len({run[0] for run in runs}) == len(runs) >= 2, answers
-    # A worker stops accepting once its third request starts; a connection
-    # the kernel handed it a moment before is still served (graceful).
-    assert all(3 <= len(run) <= 4 for run in runs[:-1]), answers
+    # A worker stops accepting once its third request starts; connections
+    # it took while the stop reached its accept loop (a few scheduler trips;
+    # a request already sent is answered in one) are still served: graceful.
+    assert all(3 <= len(run) <= 5 for run in runs[:-1]), answers
     first = answers[0]
     assert f"[{first}] [INFO] trasgi worker: --max-requests: 3 requests served" in (
         server.log

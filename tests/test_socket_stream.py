@@ -10,6 +10,7 @@ import trio.testing
 
 from trasgi import ConnectionInfo
 from trasgi._accept import accept_loop
+from trasgi._inbox import Inbox
 from trasgi._listeners import connection_info
 from trasgi._socket_stream import DirectSocketStream, SendStalled
 
@@ -138,3 +139,28 @@ async def test_accept_loop_serves_tcp_connections_through_direct_streams() -> No
     assert info.client[0] == "127.0.0.1"
     # Nagle is off, as with trio's socket streams: responses are written whole.
     assert nodelay == [1, 1, 1]
+
+
+async def test_inbox_takes_what_already_arrived_without_waiting() -> None:
+    mine, theirs = _pair()
+    got: list[bytes] = []
+    inbox = Inbox(mine, got.append)
+    assert not inbox.fill_nowait()  # nothing sent yet: the caller must wait
+    theirs.socket.send(b"GET / HTTP/1.1\r\n")
+    assert inbox.fill_nowait()
+    assert got == [b"GET / HTTP/1.1\r\n"]
+    await theirs.aclose()
+    assert inbox.fill_nowait()
+    assert inbox.eof
+    assert got[-1] == b""
+    await mine.aclose()
+
+
+async def test_inbox_over_other_streams_always_waits() -> None:
+    left, right = trio.testing.memory_stream_pair()
+    got: list[bytes] = []
+    inbox = Inbox(left, got.append)
+    await right.send_all(b"data")
+    assert not inbox.fill_nowait()
+    await inbox.fill()
+    assert got == [b"data"]

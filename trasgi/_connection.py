@@ -305,7 +305,15 @@ class _HTTPConnection:
         the head on a kept-alive one, so that raising the keep-alive timeout
         (above a load balancer's idle timeout, say) is never silently capped.
         """
-        if not first and not self.buffered() and not await self._wait_while_idle(first):
+        # Usually the request is here already (it came with the connection,
+        # or while the previous response was written): take it without the
+        # cancel scope that waiting for it needs.
+        if (
+            not self.buffered()
+            and not self.inbox.fill_nowait()
+            and not first
+            and not await self._wait_while_idle(first)
+        ):
             return None
         try:
             # Usually the whole head came in the read that ended the idle

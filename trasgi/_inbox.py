@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import trio
 
+from ._socket_stream import DirectSocketStream
+
 #: Bytes asked of the stream per read. It bounds what the server holds for an
 #: application that reads its request body slowly: one chunk, not the body.
 RECEIVE_CHUNK = 64 * 1024
@@ -31,14 +33,43 @@ class Inbox:
     ended, after which :attr:`eof` is true and nothing more is read.
     """
 
-    __slots__ = ("_reading", "_stream", "eof", "sink")
+    __slots__ = ("_reading", "_receive_nowait", "_stream", "eof", "sink")
 
     def __init__(self, stream: trio.abc.Stream, sink: Callable[[bytes], None]) -> None:
         self._stream = stream
+        #: Reads what already arrived without waiting, where the stream can.
+        self._receive_nowait = (
+            stream.receive_some_nowait
+            if isinstance(stream, DirectSocketStream)
+            else None
+        )
         self.sink = sink
         self.eof = False
         #: Set while a task is reading; others wait on it for that chunk.
         self._reading: trio.Event | None = None
+
+    def fill_nowait(self) -> bool:
+        """Hand over a chunk that already arrived; whether there was one.
+
+        Lets a caller skip the cancel scope it would put around a wait (a
+        keep-alive or header deadline) when there is nothing to wait for:
+        the client usually sent its next request while the previous response
+        was being written. Not a checkpoint.
+        """
+        if self.eof:
+            return True
+        if self._receive_nowait is None or self._reading is not None:
+            return False
+        try:
+            data = self._receive_nowait(RECEIVE_CHUNK)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if data is None:
+            return False
+        if not data:
+            self.eof = True
+        self.sink(data)
+        return True
 
     async def fill(self) -> None:
         """Return once one more chunk (or the end of the stream) reached the sink."""

@@ -102,6 +102,23 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         await trio.lowlevel.cancel_shielded_checkpoint()
         return data
 
+    def receive_some_nowait(
+        self, max_bytes: int = DEFAULT_RECEIVE_SIZE
+    ) -> bytes | None:
+        """Read what the kernel already holds, without waiting or yielding.
+
+        Returns None when nothing has arrived yet, ``b""`` at end of stream.
+        Not a checkpoint: the caller, which must be the only reader, awaits
+        :meth:`receive_some` when this returns None, and yields elsewhere.
+        """
+        sock = self._open_socket()
+        try:
+            return sock.recv(max_bytes)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise self._translate(exc) from exc
+
     async def _receive_after_wait(self, sock: socket.socket, size: int) -> bytes:
         while True:
             try:
