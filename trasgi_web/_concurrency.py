@@ -14,6 +14,7 @@ _T = TypeVar("_T")
 class _Outcome:
     def __init__(self) -> None:
         self.finished = False
+        self.helper_started = False
         self.value: object = None
         self.errors: list[Exception] = []
 
@@ -78,6 +79,7 @@ async def _run(
                 scope.cancel()
 
         def start_helper() -> None:
+            outcome.helper_started = True
             nursery.start_soon(run_helper)
 
         # main runs in this task, as the nursery's body: one task spawned per
@@ -88,7 +90,8 @@ async def _run(
             outcome.finished = True
         except Exception as exc:
             outcome.errors.append(exc)
-        scope.cancel()
+        if outcome.helper_started:  # nothing else runs in the scope otherwise
+            scope.cancel()
     if outcome.errors:
         raise outcome.errors[0]
     if outcome.finished:
