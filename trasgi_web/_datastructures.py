@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -148,15 +149,27 @@ class MutableHeaders(Headers):
         return values
 
 
+def encode_fields(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI header pairs: lower-case names, latin-1 bytes.
+
+    Error handling:
+        ``ValueError`` for a CR, LF or NUL in a name or value.
+    """
+    return _encode_pairs(headers.items()) if headers else []
+
+
 def _encode_pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     encoded = []
     for name, value in pairs:
         # A CR or LF in a field would let a value smuggle another header or
         # end the head early (RFC 9110 section 5.5).
-        if any(char in name + value for char in "\r\n\0"):
+        if _FORBIDDEN_IN_FIELD.search(name) or _FORBIDDEN_IN_FIELD.search(value):
             raise ValueError(f"invalid character in header {name!r}")
         encoded.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     return encoded
+
+
+_FORBIDDEN_IN_FIELD = re.compile("[\r\n\0]")
 
 
 class State:

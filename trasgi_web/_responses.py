@@ -8,6 +8,7 @@ the same head as ``GET`` and no body (RFC 9110 section 9.3.2).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
 from datetime import datetime
@@ -15,10 +16,15 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ._cookies import SameSite, format_set_cookie
-from ._datastructures import MutableHeaders
+from ._datastructures import MutableHeaders, encode_fields
 from ._types import Receive, Scope, Send
 
 Content = str | bytes | bytearray | memoryview | None
+
+# Built once: json.dumps with options builds an encoder on every call.
+_JSON_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+)
 
 
 class Response:
@@ -48,11 +54,8 @@ class Response:
     ) -> None:
         self.status_code = status_code
         self.body = self.render(content)
-        self.headers = MutableHeaders()
-        for name, value in (headers or {}).items():
-            self.headers.append(name, value)
         self._media_type = media_type or self.media_type
-        self._add_entity_headers()
+        self.headers = MutableHeaders(self._fields(headers or {}))
 
     def render(self, content: Any) -> bytes:
         """Turn ``content`` into body bytes; subclasses encode their types."""
@@ -67,19 +70,17 @@ class Response:
             f"not {type(content).__name__}"
         )
 
-    def _add_entity_headers(self) -> None:
-        if self._media_type is not None and "content-type" not in self.headers:
-            self.headers.append("content-type", self._content_type())
+    def _fields(self, headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+        """The given headers plus ``content-type`` and ``content-length``."""
+        fields = encode_fields(headers)
+        given = {name for name, _ in fields}
+        if self._media_type is not None and b"content-type" not in given:
+            fields.append(_content_type_field(self._media_type, self.charset))
         # 1xx and 204 responses carry no Content-Length (RFC 9110 section
         # 8.6); a 304 describes the representation, not this empty body.
-        if _may_carry_body(self.status_code):
-            self.headers.setdefault_value("content-length", str(len(self.body)))
-
-    def _content_type(self) -> str:
-        media_type = self._media_type or ""
-        if media_type.startswith("text/") and "charset=" not in media_type:
-            return f"{media_type}; charset={self.charset}"
-        return media_type
+        if _may_carry_body(self.status_code) and b"content-length" not in given:
+            fields.append((b"content-length", b"%d" % len(self.body)))
+        return fields
 
     def set_cookie(
         self,
@@ -179,9 +180,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(
-            content, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode("utf-8")
+        return _JSON_ENCODER.encode(content).encode("utf-8")
 
 
 class RedirectResponse(Response):
@@ -271,6 +270,15 @@ async def _aiter(
     else:
         for item in content:
             yield item
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type_field(media_type: str, charset: str) -> tuple[bytes, bytes]:
+    """The encoded ``content-type`` field; cached, as few media types recur."""
+    if media_type.startswith("text/") and "charset=" not in media_type:
+        media_type = f"{media_type}; charset={charset}"
+    [field] = encode_fields({"content-type": media_type})
+    return field
 
 
 def _may_carry_body(status_code: int) -> bool:

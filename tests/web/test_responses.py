@@ -118,9 +118,45 @@ def test_invalid_cookies_raise(
         Response().set_cookie(key, value, **options)
 
 
-def test_header_injection_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("headers", "media_type"),
+    [
+        ({"x-a": "1\r\nx-b: 2"}, None),
+        ({"x-a": "1\nx-b: 2"}, None),
+        ({"x-a\r\nx-b": "2"}, None),
+        ({"x-a": "1\0"}, None),
+        (None, "text/plain\r\nx-b: 2"),
+    ],
+)
+def test_header_injection_is_refused(
+    headers: dict[str, str] | None, media_type: str | None
+) -> None:
     with pytest.raises(ValueError, match="invalid character"):
-        Response(headers={"x-a": "1\r\nx-b: 2"})
+        Response(headers=headers, media_type=media_type)
+
+
+def test_given_entity_headers_win_whatever_their_case() -> None:
+    response = PlainTextResponse(
+        "a,b", headers={"Content-Type": "text/csv", "X-Tag": "t"}
+    )
+    assert response.headers.raw == [
+        (b"content-type", b"text/csv"),
+        (b"x-tag", b"t"),
+        (b"content-length", b"3"),
+    ]
+
+
+def test_a_text_media_type_gets_a_charset_unless_it_has_one() -> None:
+    assert Response("x", media_type="text/csv").headers["content-type"] == (
+        "text/csv; charset=utf-8"
+    )
+    latin = Response("x", media_type="text/csv; charset=latin-1")
+    assert latin.headers["content-type"] == "text/csv; charset=latin-1"
+
+
+def test_json_response_rejects_what_json_cannot_hold() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        JSONResponse({"when": datetime(2024, 1, 1)})
 
 
 async def test_streaming_response_sends_each_piece_as_it_comes() -> None:
