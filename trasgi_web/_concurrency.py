@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
@@ -14,7 +15,6 @@ _T = TypeVar("_T")
 class _Outcome:
     def __init__(self) -> None:
         self.finished = False
-        self.helper_started = False
         self.value: object = None
         self.errors: list[Exception] = []
 
@@ -36,37 +36,6 @@ async def run_beside(
         handlers and callers see the type they expect. If both fail, the
         first failure is raised.
     """
-
-    async def start_helper_then_main(start_helper: Callable[[], None]) -> _T:
-        start_helper()
-        return await main()
-
-    return await _run(start_helper_then_main, helper)
-
-
-async def run_beside_once_waiting(
-    main: Callable[[], Coroutine[Any, Any, _T]],
-    helper: Callable[[trio.CancelScope], Awaitable[object]],
-) -> tuple[bool, _T | None]:
-    """:func:`run_beside`, but the helper starts only when ``main`` first waits.
-
-    Trio delivers a cancellation only where a task waits, so a helper whose
-    job is to cancel ``main`` has nothing to do while ``main`` runs without
-    waiting: a ``main`` that returns before its first wait never pays for a
-    helper task. Once ``main`` waits, the helper is started and runs beside
-    it exactly as with :func:`run_beside`.
-
-    Error handling:
-        As :func:`run_beside`.
-    """
-    return await _run(lambda start_helper: _on_first_wait(main(), start_helper), helper)
-
-
-async def _run(
-    main: Callable[[Callable[[], None]], Awaitable[_T]],
-    helper: Callable[[trio.CancelScope], Awaitable[object]],
-) -> tuple[bool, _T | None]:
-    """Run ``main(start_helper)`` in this task; ``start_helper()`` starts the helper."""
     outcome = _Outcome()
     async with trio.open_nursery() as nursery:
         scope = nursery.cancel_scope
@@ -78,26 +47,105 @@ async def _run(
                 outcome.errors.append(exc)
                 scope.cancel()
 
-        def start_helper() -> None:
-            outcome.helper_started = True
-            nursery.start_soon(run_helper)
-
+        nursery.start_soon(run_helper)
         # main runs in this task, as the nursery's body: one task spawned per
-        # call at most, not two. A cancellation from the helper ends here and
-        # is absorbed by the nursery, whose scope it is.
+        # call, not two. A cancellation from the helper ends here and is
+        # absorbed by the nursery, whose scope it is.
         try:
-            outcome.value = await main(start_helper)
+            outcome.value = await main()
             outcome.finished = True
         except Exception as exc:
             outcome.errors.append(exc)
-        if outcome.helper_started:  # nothing else runs in the scope otherwise
-            scope.cancel()
+        scope.cancel()
     if outcome.errors:
         raise outcome.errors[0]
     if outcome.finished:
         value: _T = outcome.value  # type: ignore[assignment]
         return True, value
     return False, None
+
+
+async def run_beside_once_waiting(
+    main: Callable[[], Coroutine[Any, Any, _T]],
+    helper: Callable[[trio.CancelScope], Awaitable[object]],
+) -> tuple[bool, _T | None]:
+    """:func:`run_beside`, but the helper starts only when ``main`` first waits.
+
+    Trio delivers a cancellation only where a task waits, so a helper whose
+    job is to cancel ``main`` has nothing to do while ``main`` runs without
+    waiting: a ``main`` that returns before its first wait costs no task and
+    no nursery (whose exit would be one more pass of the scheduler). Once
+    ``main`` waits, the helper starts as a trio system task, in a copy of
+    this task's context, and this call does not return before it has ended:
+    its lifetime stays inside the call, as in a nursery.
+
+    Error handling:
+        As :func:`run_beside`. An exception the helper raises (other than
+        trio's own cancellation) is re-raised here rather than by the system
+        task, which would crash the run.
+    """
+    late = _LateHelper(helper)
+    value: _T | None = None
+    try:
+        with late.main_scope:
+            try:
+                value = await _on_first_wait(main(), late.start)
+            except Exception as exc:
+                late.errors.append(exc)
+            else:
+                late.finished = True
+    finally:
+        await late.stop()
+    if late.errors:
+        raise late.errors[0]
+    return (True, value) if late.finished else (False, None)
+
+
+class _LateHelper:
+    """A helper started as a system task on demand, and stopped with its main."""
+
+    def __init__(self, helper: Callable[[trio.CancelScope], Awaitable[object]]):
+        self.helper = helper
+        self.main_scope = trio.CancelScope()
+        self.finished = False
+        self.errors: list[BaseException] = []
+        # Made only when the helper starts: most mains never wait.
+        self._scope: trio.CancelScope | None = None
+        self._ended: trio.Event | None = None
+
+    def start(self) -> None:
+        """Start the helper now, beside the main task."""
+        self._scope = scope = trio.CancelScope()
+        self._ended = ended = trio.Event()
+        trio.lowlevel.spawn_system_task(
+            self._run,
+            scope,
+            ended,
+            name=self.helper,
+            context=contextvars.copy_context(),
+        )
+
+    async def _run(self, scope: trio.CancelScope, ended: trio.Event) -> None:
+        try:
+            with scope:
+                await self.helper(self.main_scope)
+        except trio.Cancelled:
+            raise  # the run is ending: the system nursery's own cancellation
+        except BaseException as exc:
+            self.errors.append(exc)
+            self.main_scope.cancel()
+        finally:
+            ended.set()
+
+    async def stop(self) -> None:
+        """Cancel the helper if it started, and wait until it has ended."""
+        if self._scope is None or self._ended is None:
+            return
+        self._scope.cancel()
+        # Shielded: main's scope may be cancelled, and the helper must not
+        # outlive this call whatever happens to it.
+        with trio.CancelScope(shield=True):
+            await self._ended.wait()
 
 
 @types.coroutine

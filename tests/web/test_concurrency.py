@@ -1,5 +1,6 @@
 """Per-route deadlines and handlers cancelled when their client leaves."""
 
+import contextvars
 import logging
 import types
 from collections.abc import AsyncIterator, Generator
@@ -11,7 +12,8 @@ import trio.testing
 
 from trasgi.testing import open_client, open_connection
 from trasgi_web import App, PlainTextResponse, Request
-from trasgi_web._concurrency import _on_first_wait
+from trasgi_web._concurrency import _on_first_wait, run_beside_once_waiting
+from trasgi_web._types import ASGIApp, Message, Receive, Scope, Send
 
 
 async def test_route_deadline_answers_504(
@@ -342,3 +344,122 @@ def test_on_first_wait_without_a_wait_calls_nothing() -> None:
         stepper.send(None)
     assert stop.value.value == "now"
     assert started == []
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_ID")
+
+
+class Observe:
+    """Records what the framework does with receive(), and when, for a request."""
+
+    def __init__(self, app: ASGIApp, *, log: list[str], fail: bool = False) -> None:
+        self.app = app
+        self.log = log
+        self.fail = fail
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        REQUEST_ID.set(scope["path"])
+
+        async def observed_receive() -> Message:
+            self.log.append(f"receive in context of {REQUEST_ID.get('nothing')}")
+            try:
+                if self.fail:
+                    raise Broken("receive failed")
+                return await receive()
+            finally:
+                self.log.append("receive left")
+
+        async def observed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.log.append("response started")
+            await send(message)
+
+        await self.app(scope, observed_receive, observed_send)
+
+
+class Broken(Exception):
+    pass
+
+
+def observed_app(log: list[str], *, fail: bool = False) -> App:
+    app = App()
+    app.add_middleware(Observe, log=log, fail=fail)
+
+    @app.exception_handler(Broken)
+    async def broken(request: Request, exc: Broken) -> tuple[str, int]:
+        return str(exc), 502
+
+    @app.get("/waits")
+    async def waits() -> str:
+        try:
+            await trio.sleep(1)
+        except trio.Cancelled:
+            log.append("handler cancelled")
+            raise
+        log.append("handler returned")
+        return "done"
+
+    return app
+
+
+async def test_the_watcher_runs_in_the_request_context_and_ends_before_the_response(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[str] = []
+    async with open_client(observed_app(log)) as client:
+        assert (await client.get("/waits")).text == "done"
+    # Started at the handler's first wait, the watcher sees the context the
+    # request runs in, and is gone before the response starts.
+    assert log[0] == "receive in context of /waits"
+    assert log.index("handler returned") < log.index("response started")
+    assert log.count("receive left") == log.count("receive in context of /waits")
+    last_left = len(log) - 1 - log[::-1].index("receive left")
+    assert last_left < log.index("response started")
+
+
+async def test_a_failing_watcher_cancels_the_handler_and_reaches_the_handlers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[str] = []
+    async with open_client(observed_app(log, fail=True)) as client:
+        response = await client.get("/waits")
+    assert (response.status_code, response.text) == (502, "receive failed")
+    assert "handler cancelled" in log
+    assert "handler returned" not in log
+
+
+async def test_a_cancellation_from_outside_still_waits_for_the_helper() -> None:
+    events: list[str] = []
+
+    async def main() -> None:
+        await trio.sleep_forever()
+
+    async def helper(scope: trio.CancelScope) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            events.append("helper ended")
+
+    with trio.move_on_after(0.01) as outside:
+        await run_beside_once_waiting(main, helper)
+    events.append("call returned")
+    assert outside.cancelled_caught
+    assert events == ["helper ended", "call returned"]
+
+
+async def test_the_first_failure_of_main_and_helper_is_raised() -> None:
+    async def main() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            raise Unwanted("main, after the helper")
+
+    async def helper(scope: trio.CancelScope) -> None:
+        await trio.lowlevel.checkpoint()
+        raise Broken("helper first")
+
+    with pytest.raises(Broken, match="helper first"):
+        await run_beside_once_waiting(main, helper)
