@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from functools import cached_property
 
 import trio
 
@@ -28,10 +29,23 @@ class Inbox:
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
-        self._lock = trio.Lock()
         self._pending: deque[Message] = deque()
-        self._body_done = trio.Event()
-        self.disconnected = trio.Event()
+
+    # The lock and events are made on first use: a handler that neither
+    # reads its body nor waits never needs them.
+
+    @cached_property
+    def _lock(self) -> trio.Lock:
+        return trio.Lock()
+
+    @cached_property
+    def _body_done(self) -> trio.Event:
+        return trio.Event()
+
+    @cached_property
+    def disconnected(self) -> trio.Event:
+        """Set once the server has reported ``http.disconnect``."""
+        return trio.Event()
 
     async def receive(self) -> Message:
         """The next message for the handler; ``http.disconnect`` after the body."""

@@ -122,7 +122,9 @@ class Route:
         params = self.compiled.match(route_path(scope))
         if params is None:
             return Match.NONE, {}
-        if scope["method"] in self.allowed_methods:
+        # allowed_methods, without building a set per request.
+        method = scope["method"]
+        if method in self.methods or (method == "HEAD" and "GET" in self.methods):
             return Match.FULL, params
         return Match.PARTIAL, params
 

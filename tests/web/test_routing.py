@@ -76,6 +76,19 @@ async def test_head_is_served_wherever_get_is_without_a_body() -> None:
     assert head.headers["content-type"] == "application/json"
 
 
+async def test_head_is_405_where_get_is_not_served() -> None:
+    app = App()
+
+    @app.post("/submit")
+    async def submit() -> str:
+        return "posted"  # pragma: no cover
+
+    async with open_client(app) as client:
+        response = await client.head("/submit")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "OPTIONS, POST"
+
+
 async def test_explicit_head_route_beats_the_implicit_one() -> None:
     app = App()
 
