@@ -706,3 +706,28 @@ async def test_keep_alive_survives_an_app_that_watches_for_disconnect() -> None:
     async with open_client(watching, timeout=5) as client:
         for _ in range(200):
             assert (await client.get("/")).text == "ok"
+
+
+async def test_a_body_less_request_with_connection_close_is_closed_at_once() -> None:
+    # Its input ends with its head (the app never called receive()): no
+    # unread byte can turn the close into a reset, so the server closes
+    # without lingering (RFC 9112 section 9.6).
+    async with open_connection(text_response(b"hi")) as stream:
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert (await read_until_closed(stream)).startswith(b"HTTP/1.1 200 ")
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(trio.BrokenResourceError):
+            await stream.send_all(b"late bytes")  # nobody reads them any more
+
+
+async def test_a_request_whose_body_was_not_read_lingers_before_closing() -> None:
+    async def ignores_body(scope: Any, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"no"})
+
+    async with open_connection(ignores_body) as stream:
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        await stream.send_all(head + b"Content-Length: 10\r\n\r\n12345")
+        assert (await read_until_closed(stream)).startswith(b"HTTP/1.1 200 ")
+        await trio.testing.wait_all_tasks_blocked()
+        await stream.send_all(b"67890")  # still read (and dropped): no reset

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import http
 import math
 import time
@@ -167,7 +166,10 @@ async def _serve(
             shared.per_client[client_ip] -= 1
             if not shared.per_client[client_ip]:
                 del shared.per_client[client_ip]
-        await trio.aclose_forcefully(stream)
+        if isinstance(stream, DirectSocketStream):
+            stream.close()  # cannot block: no cancel scope needed
+        else:
+            await trio.aclose_forcefully(stream)
 
 
 def _over_client_limit(
@@ -272,9 +274,25 @@ class _HTTPConnection:
         """
         if self.peer_gone:
             return False
-        if self.answered_error or self.buffered():
+        if self.answered_error or not self._read_to_the_end():
             return True
-        return self.h11.their_state in (h11.SEND_BODY, h11.ERROR)
+        return bool(self.buffered())  # the start of a request never answered
+
+    def _read_to_the_end(self) -> bool:
+        """Whether the request was read to its end, taking an end already buffered.
+
+        A request without a body ends where its head does, but h11 reports
+        that end only when asked: asking here (no waiting) spares a body-less
+        request answered with ``Connection: close`` the linger.
+        """
+        parser = self.h11
+        while parser.their_state is h11.SEND_BODY:
+            try:
+                if parser.next_event() is h11.NEED_DATA:
+                    return False
+            except h11.RemoteProtocolError:
+                return False
+        return parser.their_state is not h11.ERROR
 
     def _next_cycle(self) -> None:
         """Start parsing the next request with a fresh h11 connection.
@@ -708,14 +726,23 @@ class _HTTPConnection:
                 await self.inbox.fill()
 
 
-@functools.lru_cache(maxsize=16)
 def _head_limits(config: Config) -> HeadLimits:
     """The head limits of a config: one object shared by its connections."""
-    return HeadLimits(
+    # Remembered for the last config seen: a server has one, and hashing a
+    # Config (for an lru_cache) costs more than building the limits.
+    global _last_limits
+    if _last_limits is not None and _last_limits[0] is config:
+        return _last_limits[1]
+    limits = HeadLimits(
         max_target=config.limit_request_line,
         max_fields=config.limit_request_fields,
         max_body=config.limit_request_body,
     )
+    _last_limits = (config, limits)
+    return limits
+
+
+_last_limits: tuple[Config, HeadLimits] | None = None
 
 
 def _parser(config: Config) -> h11.Connection:

@@ -209,11 +209,19 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
 
     async def aclose(self) -> None:
         """Close the socket; tasks waiting on it raise ClosedResourceError."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    def close(self) -> None:
+        """Close the socket at once, without a checkpoint; idempotent.
+
+        Closing a socket never blocks, so the connection handler closes its
+        stream this way rather than through a cancelled ``aclose``.
+        """
         if not self._closed:
             self._closed = True
             trio.lowlevel.notify_closing(self.socket)
             self.socket.close()
-        await trio.lowlevel.checkpoint()
 
     def _claim_sending(self) -> None:
         # Two tasks writing at once would interleave their bytes.
