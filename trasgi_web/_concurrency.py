@@ -95,7 +95,8 @@ async def run_beside_once_waiting(
             else:
                 late.finished = True
     finally:
-        await late.stop()
+        if late.started:
+            await late.stop()
     if late.errors:
         raise late.errors[0]
     return (True, value) if late.finished else (False, None)
@@ -112,6 +113,11 @@ class _LateHelper:
         # Made only when the helper starts: most mains never wait.
         self._scope: trio.CancelScope | None = None
         self._ended: trio.Event | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called."""
+        return self._scope is not None
 
     def start(self) -> None:
         """Start the helper now, beside the main task."""
@@ -138,7 +144,7 @@ class _LateHelper:
             ended.set()
 
     async def stop(self) -> None:
-        """Cancel the helper if it started, and wait until it has ended."""
+        """Cancel the helper, if it started, and wait until it has ended."""
         if self._scope is None or self._ended is None:
             return
         self._scope.cancel()
