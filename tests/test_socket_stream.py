@@ -106,8 +106,12 @@ async def test_close_wakes_a_waiting_reader() -> None:
     await theirs.aclose()
 
 
-async def test_accept_loop_serves_tcp_connections_through_direct_streams() -> None:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+@pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"])
+async def test_accept_loop_serves_tcp_connections_through_direct_streams(
+    bind: str,
+) -> None:
+    # Bound to a wildcard, the server address is the one the client reached.
+    listeners = await trio.open_tcp_listeners(0, host=bind)
     port = listeners[0].socket.getsockname()[1]
     seen: list[tuple[type[object], ConnectionInfo, bytes | bytearray]] = []
     nodelay: list[int] = []

@@ -15,10 +15,12 @@ and other listeners go through their own ``accept``.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import math
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -80,9 +82,10 @@ async def _accept_directly(
     raw: socket.socket, handler: Handler, nursery: trio.Nursery, send_timeout: float
 ) -> None:
     """Accept from a plain socket: wait until readable, take what is queued."""
+    local = _shared_local_address(raw)
     while True:
         await trio.lowlevel.wait_readable(raw)
-        failure = _take_queued(raw, handler, nursery, send_timeout)
+        failure = _take_queued(raw, handler, nursery, send_timeout, local)
         if failure is not None:
             await _pause_if_out_of_resources(failure)
 
@@ -100,8 +103,25 @@ def _raw_socket(listener: trio.abc.Listener[trio.abc.Stream]) -> socket.socket |
     return raw
 
 
+def _shared_local_address(raw: socket.socket) -> Any:
+    """The local address of every connection of a listener, if they share one.
+
+    A listener bound to a wildcard address (``0.0.0.0``, ``::``) accepts on
+    whichever local address the client reached: each connection must ask.
+    """
+    address = raw.getsockname()
+    is_ip = raw.family in (socket.AF_INET, socket.AF_INET6)
+    if is_ip and ipaddress.ip_address(address[0]).is_unspecified:
+        return None
+    return address
+
+
 def _take_queued(
-    raw: socket.socket, handler: Handler, nursery: trio.Nursery, send_timeout: float
+    raw: socket.socket,
+    handler: Handler,
+    nursery: trio.Nursery,
+    send_timeout: float,
+    local: Any = None,
 ) -> OSError | None:
     """Start handlers for connections already waiting, without blocking.
 
@@ -109,14 +129,16 @@ def _take_queued(
     """
     for _ in range(MAX_BATCH):
         try:
-            sock, _ = raw.accept()
+            sock, peer = raw.accept()
         except (BlockingIOError, InterruptedError):
             return None
         except OSError as exc:
             if exc.errno in _CLIENT_GONE:
                 continue
             return exc
-        stream = DirectSocketStream(sock, send_timeout=send_timeout)
+        stream = DirectSocketStream(
+            sock, send_timeout=send_timeout, peer_address=peer, local_address=local
+        )
         nursery.start_soon(_handle, handler, stream)
     return None
 

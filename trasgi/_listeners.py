@@ -217,14 +217,22 @@ def connection_info(stream: trio.abc.Stream) -> ConnectionInfo:
 
 
 def _addresses(stream: trio.abc.Stream) -> ConnectionInfo:
-    if not isinstance(stream, (DirectSocketStream, trio.SocketStream)):
+    if isinstance(stream, DirectSocketStream):
+        family = stream.socket.family
+        local_address, peer_address = stream.local_address, stream.peer_address
+    elif isinstance(stream, trio.SocketStream):
+        family = stream.socket.family
+        local_address, peer_address = (
+            stream.socket.getsockname,
+            stream.socket.getpeername,
+        )
+    else:
         return ConnectionInfo()
-    sock = stream.socket  # a trio or a standard library socket: same methods
-    local = sock.getsockname()
-    if sock.family == _AF_UNIX:
+    local = local_address()
+    if family == _AF_UNIX:
         return ConnectionInfo(client=None, server=(str(local), None))
     try:
-        peer = sock.getpeername()
+        peer = peer_address()
     except OSError:
         peer = None  # the client already left
     return ConnectionInfo(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import math
 import socket
+from typing import Any
 
 import trio
 
@@ -45,6 +46,13 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
             kernel cannot take the bytes at once, so a write that does not
             wait costs no cancel scope.
 
+    Args:
+        sock: A connected stream socket; it is made non-blocking.
+        send_timeout: See the attribute.
+        peer_address: The peer's address as ``accept()`` returned it.
+        local_address: The socket's own address, when known (the address of
+            a listener bound to one address).
+
     Checkpoints:
         Every call is a checkpoint, as with trio's own streams (it passes
         trio's stream conformance checks). A read cancelled while waiting
@@ -64,9 +72,25 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         :meth:`aclose` closes the socket, waking any task waiting on it.
     """
 
-    __slots__ = ("_closed", "_eof_sent", "_sending", "send_timeout", "socket")
+    __slots__ = (
+        "_closed",
+        "_eof_sent",
+        "_local_address",
+        "_peer_address",
+        "_sending",
+        "_waited",
+        "send_timeout",
+        "socket",
+    )
 
-    def __init__(self, sock: socket.socket, *, send_timeout: float = math.inf) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        send_timeout: float = math.inf,
+        peer_address: Any = None,
+        local_address: Any = None,
+    ) -> None:
         sock.setblocking(False)
         if sock.family != socket.AF_UNIX:
             # Responses are written whole: Nagle's algorithm would only
@@ -79,9 +103,27 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         # bounds a client that stops reading).
         self.socket = sock
         self.send_timeout = send_timeout
+        # What accept() and the listener already said, saving two system
+        # calls per connection; None to ask the socket when needed.
+        self._peer_address = peer_address
+        self._local_address = local_address
+        #: Set once a task waited on the socket through trio's I/O manager.
+        self._waited = False
         self._closed = False
         self._sending = False
         self._eof_sent = False
+
+    def peer_address(self) -> Any:
+        """The peer's address (``getpeername()``, remembered from ``accept()``)."""
+        if self._peer_address is None:
+            self._peer_address = self.socket.getpeername()
+        return self._peer_address
+
+    def local_address(self) -> Any:
+        """The socket's own address (``getsockname()``, remembered when known)."""
+        if self._local_address is None:
+            self._local_address = self.socket.getsockname()
+        return self._local_address
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Read up to ``max_bytes`` (64 KiB by default); ``b""`` at end of stream."""
@@ -122,6 +164,7 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
     async def _receive_after_wait(self, sock: socket.socket, size: int) -> bytes:
         while True:
             try:
+                self._waited = True
                 await trio.lowlevel.wait_readable(sock)
             except trio.ClosedResourceError:
                 raise trio.ClosedResourceError("the stream was closed") from None
@@ -172,6 +215,7 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         with memoryview(data) as view:
             while sent < len(view):
                 try:
+                    self._waited = True
                     await trio.lowlevel.wait_writable(sock)
                 except trio.ClosedResourceError:
                     raise trio.ClosedResourceError("the stream was closed") from None
@@ -186,7 +230,9 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         """Return when the socket has room for more bytes."""
         self._claim_sending()
         try:
-            await trio.lowlevel.wait_writable(self._open_socket())
+            sock = self._open_socket()
+            self._waited = True
+            await trio.lowlevel.wait_writable(sock)
         finally:
             self._sending = False
 
@@ -220,7 +266,11 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         """
         if not self._closed:
             self._closed = True
-            trio.lowlevel.notify_closing(self.socket)
+            if self._waited:
+                # Wake whoever waits on it; trio only knows of a socket that
+                # was waited on, and asking it about others costs a failed
+                # system call.
+                trio.lowlevel.notify_closing(self.socket)
             self.socket.close()
 
     def _claim_sending(self) -> None:
