@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from trasgi import Config
+from trasgi._strict import _has_fault
 from trasgi.testing import open_connection
 
 from ..conftest import Receive, Send, echo_app, header_of, read_until_closed, status_of
@@ -203,3 +207,36 @@ async def test_config_limits_are_used() -> None:
         await stream.send_all(b"GET /" + b"a" * 40 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         data = await read_until_closed(stream)
     assert status_of(data) == 414
+
+
+#: The faults of a head, written as one pattern: a bare LF, obs-fold, a CR
+#: not followed by LF, or a control character other than HTAB.
+_FAULT_PATTERN = re.compile(
+    rb"(?<!\r)\n|\n[ \t]|\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+)
+
+
+@hypothesis.given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"\r\n",
+                b"\r",
+                b"\n",
+                b" ",
+                b"\t",
+                b"a",
+                b":",
+                b"\x00",
+                b"\x1f",
+                b"\x7f",
+                b"\x80",
+                b"\xff",
+                b"\x0b",
+            ]
+        ),
+        max_size=40,
+    ).map(b"".join)
+)
+def test_the_fast_fault_check_agrees_with_the_pattern(head: bytes) -> None:
+    assert _has_fault(head) == (_FAULT_PATTERN.search(head) is not None)
