@@ -162,6 +162,9 @@ async def _serve(
             elif await connection.run():
                 await connection.linger()
     finally:
+        # The inbox's sink refers back to the connection: break the cycle so
+        # that the connection is freed now, not at the next garbage collection.
+        connection.inbox.sink = discard
         if client_ip is not None:
             shared.per_client[client_ip] -= 1
             if not shared.per_client[client_ip]:
@@ -207,10 +210,10 @@ class _HTTPConnection:
     # Slots: an idle connection is mostly this object and its parser, and
     # thousands may be open at once.
     __slots__ = (
+        "_current_parser",
         "answered_error",
         "app",
         "config",
-        "h11",
         "headers",
         "inbox",
         "info",
@@ -241,8 +244,10 @@ class _HTTPConnection:
         self.config = config
         self.info = info
         self.shared = shared
-        self.h11 = _parser(config)
-        self.inbox = Inbox(stream, self.h11.receive_data)
+        #: The parser of the current request, made when its bytes arrive (see
+        #: :attr:`parser`).
+        self._current_parser: h11.Connection | None = None
+        self.inbox = Inbox(stream, self.feed_parser)
         self.limits = _head_limits(config)
         self.requests_served = 0
         #: Set once the server wrote an error answer of its own (4xx, 5xx).
@@ -285,7 +290,7 @@ class _HTTPConnection:
         that end only when asked: asking here (no waiting) spares a body-less
         request answered with ``Connection: close`` the linger.
         """
-        parser = self.h11
+        parser = self.parser
         while parser.their_state is h11.SEND_BODY:
             try:
                 if parser.next_event() is h11.NEED_DATA:
@@ -299,20 +304,35 @@ class _HTTPConnection:
 
         Responses are framed by :class:`~trasgi._cycle.ResponseCycle`, not
         sent through h11, so h11's own cycle cannot be restarted; a new parser
-        takes over whatever the client already pipelined.
+        takes over whatever the client already pipelined. With nothing
+        pipelined, none is made until bytes arrive: an idle kept-alive
+        connection holds no parser.
         """
-        leftover, closed = self.h11.trailing_data
-        self.h11 = _parser(self.config)
+        leftover, closed = self.parser.trailing_data
+        self._current_parser = None
         if leftover:
-            self.h11.receive_data(bytes(leftover))
+            self.parser.receive_data(bytes(leftover))
         if closed:
-            self.h11.receive_data(b"")
-        self.inbox.sink = self.h11.receive_data
+            self.parser.receive_data(b"")
+        self.inbox.sink = self.feed_parser
+
+    @property
+    def parser(self) -> h11.Connection:
+        """The h11 parser of the current request, made on first use."""
+        parser = self._current_parser
+        if parser is None:
+            parser = self._current_parser = _parser(self.config)
+        return parser
+
+    def feed_parser(self, data: bytes) -> None:
+        """The inbox's sink while parsing HTTP: bytes (or b"" at the end) to h11."""
+        self.parser.receive_data(data)
 
     # -- reading -----------------------------------------------------------
 
     def buffered(self) -> int:
-        return len(self.h11.trailing_data[0])
+        parser = self._current_parser
+        return 0 if parser is None else len(parser.trailing_data[0])
 
     async def _next_request(self, *, first: bool) -> h11.Request | None:
         """Read the next request head; None when the connection should close.
@@ -358,9 +378,9 @@ class _HTTPConnection:
         Error handling:
             Raises :class:`PeerError` for a malformed or refused head.
         """
-        buffered = self.h11.trailing_data[0]
+        buffered = self.parser.trailing_data[0]
         try:
-            event = self.h11.next_event()
+            event = self.parser.next_event()
         except h11.RemoteProtocolError as exc:
             raise PeerError(exc.error_status_hint, _peer_reason(exc)) from None
         if isinstance(event, h11.Request):
@@ -432,7 +452,7 @@ class _HTTPConnection:
         """
         while True:
             try:
-                event = self.h11.next_event()
+                event = self.parser.next_event()
             except h11.RemoteProtocolError as exc:
                 raise PeerError(exc.error_status_hint, _peer_reason(exc)) from None
             if event is not h11.NEED_DATA:
@@ -492,7 +512,7 @@ class _HTTPConnection:
 
     def _lose_peer(self) -> None:
         self.peer_gone = True
-        self.h11.send_failed()
+        self.parser.send_failed()
 
     def default_headers(self) -> list[tuple[bytes, bytes]]:
         headers = []
@@ -659,7 +679,7 @@ class _HTTPConnection:
         """Make the connection ready for the next request, if it can be reused."""
         if exchange.cycle.must_close:
             return False  # HTTP/1.0, Connection: close, or a close-delimited body.
-        if self.h11.their_state is h11.SEND_BODY:
+        if self.parser.their_state is h11.SEND_BODY:
             if exchange.expected_continue and not exchange.sent_continue:
                 # The client is waiting for 100 Continue before sending its
                 # body; it may never send it, so the stream cannot be reused.
@@ -668,7 +688,7 @@ class _HTTPConnection:
                 return False
         # DONE, or MIGHT_SWITCH_PROTOCOL: an Upgrade request answered with an
         # ordinary response, which declines the switch (RFC 9110 section 7.8).
-        return self.h11.their_state not in (h11.SEND_BODY, h11.ERROR, h11.CLOSED)
+        return self.parser.their_state not in (h11.SEND_BODY, h11.ERROR, h11.CLOSED)
 
     async def _drain(self) -> bool:
         """Read and discard an unread request body, up to a bound.
@@ -681,7 +701,7 @@ class _HTTPConnection:
         deadline = trio.current_time() + self.config.timeout_keep_alive
         while True:
             try:
-                event = self.h11.next_event()
+                event = self.parser.next_event()
             except h11.RemoteProtocolError:
                 return False
             if event is h11.NEED_DATA:

@@ -74,7 +74,7 @@ class Exchange:
         self.body_done = False
         self.response_done = False
         self._watches: set[trio.CancelScope] = set()
-        self.expected_continue = connection.h11.client_is_waiting_for_100_continue
+        self.expected_continue = connection.parser.client_is_waiting_for_100_continue
         self.sent_continue = False
         self.peer_error: PeerError | None = None
         self.mistake: ASGIProtocolError | None = None
@@ -190,7 +190,7 @@ class Exchange:
         # Coalesce with the end of the body when it is already buffered, so a
         # small body arrives in one message.
         try:
-            following = self.connection.h11.next_event()
+            following = self.connection.parser.next_event()
         except h11.RemoteProtocolError:
             following = h11.NEED_DATA  # reported by the next receive()
         if isinstance(following, h11.EndOfMessage):

@@ -33,7 +33,7 @@ class Inbox:
     ended, after which :attr:`eof` is true and nothing more is read.
     """
 
-    __slots__ = ("_reading", "_receive_nowait", "_stream", "eof", "sink")
+    __slots__ = ("_read_done", "_reading", "_receive_nowait", "_stream", "eof", "sink")
 
     def __init__(self, stream: trio.abc.Stream, sink: Callable[[bytes], None]) -> None:
         self._stream = stream
@@ -45,8 +45,10 @@ class Inbox:
         )
         self.sink = sink
         self.eof = False
-        #: Set while a task is reading; others wait on it for that chunk.
-        self._reading: trio.Event | None = None
+        #: Set while a task is reading.
+        self._reading = False
+        #: What other tasks that want bytes meanwhile wait on, made for them.
+        self._read_done: trio.Event | None = None
 
     def fill_nowait(self) -> bool:
         """Hand over a chunk that already arrived; whether there was one.
@@ -58,7 +60,7 @@ class Inbox:
         """
         if self.eof:
             return True
-        if self._receive_nowait is None or self._reading is not None:
+        if self._receive_nowait is None or self._reading:
             return False
         try:
             data = self._receive_nowait(RECEIVE_CHUNK)
@@ -75,11 +77,14 @@ class Inbox:
         """Return once one more chunk (or the end of the stream) reached the sink."""
         if self.eof:
             return
-        reading = self._reading
-        if reading is not None:
-            await reading.wait()  # someone else is reading: that chunk will do
+        if self._reading:
+            # Someone else is reading: that chunk will do. The event is made
+            # only now, for the rare second reader, not for every read.
+            if self._read_done is None:
+                self._read_done = trio.Event()
+            await self._read_done.wait()
             return
-        self._reading = reading = trio.Event()
+        self._reading = True
         try:
             try:
                 data = await self._stream.receive_some(RECEIVE_CHUNK)
@@ -91,8 +96,10 @@ class Inbox:
         finally:
             # Whether the read finished or was cancelled, waiters go on: they
             # look at what arrived and ask again if they need more.
-            self._reading = None
-            reading.set()
+            self._reading = False
+            done, self._read_done = self._read_done, None
+            if done is not None:
+                done.set()
 
 
 def discard(data: bytes) -> None:

@@ -269,13 +269,13 @@ async def accept_proxy_header(connection: _HTTPConnection) -> bool:
     try:
         header = await _receive(connection, received, _VERSIONS[config.proxy_protocol])
     finally:
-        connection.inbox.sink = connection.h11.receive_data
+        connection.inbox.sink = connection.feed_parser
     if header is None:
         return False
     if len(received) > header.length:
-        connection.h11.receive_data(bytes(received[header.length :]))
+        connection.parser.receive_data(bytes(received[header.length :]))
     if connection.inbox.eof:
-        connection.h11.receive_data(b"")
+        connection.parser.receive_data(b"")
     connection.info = proxied_info(info, header)
     return True
 

@@ -135,9 +135,13 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         try:
             data = sock.recv(size)
         except BlockingIOError:
-            return await self._receive_after_wait(sock, size)
+            # Waited for outside the handler: an idle connection would
+            # otherwise hold the exception and its traceback while it waits.
+            data = None
         except OSError as exc:
             raise self._translate(exc) from exc
+        if data is None:
+            return await self._receive_after_wait(sock, size)
         # A checkpoint after every call, as trio's streams make: it also
         # gives the client time to send its next request, so that the next
         # read finds it rather than waiting on the kernel for it.

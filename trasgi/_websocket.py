@@ -179,7 +179,7 @@ class _Session:
 
     def _adopt_stream(self) -> None:
         """Take the stream over from h11, with what h11 read past the head."""
-        trailing, closed = self.connection.h11.trailing_data
+        trailing, closed = self.connection.parser.trailing_data
         self.connection.inbox.sink = self._on_bytes
         if trailing:
             self.cycle.receive_data(bytes(trailing))
