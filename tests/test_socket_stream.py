@@ -168,3 +168,30 @@ async def test_inbox_over_other_streams_always_waits() -> None:
     assert not inbox.fill_nowait()
     await inbox.fill()
     assert got == [b"data"]
+
+
+async def test_pieces_arrive_in_order_as_if_joined() -> None:
+    sender, receiver = _pair()
+    await sender.send_all_pieces(
+        [b"HTTP/1.1 200 OK\r\n\r\n", b"4\r\n", b"body", b"\r\n"]
+    )
+    assert await receiver.receive_some() == b"HTTP/1.1 200 OK\r\n\r\n4\r\nbody\r\n"
+    await sender.aclose()
+    await receiver.aclose()
+
+
+async def test_pieces_larger_than_the_buffers_wait_for_the_reader() -> None:
+    sender, receiver = _pair()
+    pieces = [bytes([n]) * 700_000 for n in range(1, 7)]  # 4.2 MB in six
+    received = bytearray()
+
+    async def read_all() -> None:
+        while len(received) < 4_200_000:
+            received.extend(await receiver.receive_some())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_all)
+        await sender.send_all_pieces(pieces)
+    assert received == b"".join(pieces)
+    await sender.aclose()
+    await receiver.aclose()

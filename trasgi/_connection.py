@@ -44,6 +44,9 @@ from ._websocket import is_websocket_upgrade, serve_websocket
 #: body up to this size, since copying a few hundred KiB costs less than a
 #: system call per piece.
 WRITE_SLICE = 256 * 1024
+#: Pieces smaller than this together are joined before writing: copying a
+#: few KiB costs less than the kernel gathering them (``sendmsg``).
+JOIN_BELOW = 16 * 1024
 #: After the last response on a connection, how long to keep reading what the
 #: client still sends before closing, so that unread bytes do not turn the
 #: close into a reset that destroys that response (RFC 9112 section 9.6).
@@ -214,6 +217,7 @@ class _HTTPConnection:
         "answered_error",
         "app",
         "config",
+        "direct_stream",
         "headers",
         "inbox",
         "info",
@@ -222,7 +226,6 @@ class _HTTPConnection:
         "requests_served",
         "shared",
         "stream",
-        "stream_bounds_writes",
     )
 
     def __init__(
@@ -234,11 +237,14 @@ class _HTTPConnection:
         shared: ServerShared,
     ) -> None:
         self.stream = stream
-        #: Whether the stream enforces the write timeout itself, setting a
-        #: deadline only when a write has to wait (most never do).
-        self.stream_bounds_writes = (
-            isinstance(stream, DirectSocketStream)
+        #: The stream, when it is a direct socket stream that enforces the
+        #: write timeout itself, setting a deadline only when a write has to
+        #: wait (most never do), and that can gather a response's pieces.
+        self.direct_stream = (
+            stream
+            if isinstance(stream, DirectSocketStream)
             and stream.send_timeout == config.timeout_write
+            else None
         )
         self.app = app
         self.config = config
@@ -478,27 +484,35 @@ class _HTTPConnection:
             await self._write_slice(view[start : start + WRITE_SLICE])
 
     async def write_pieces(self, pieces: list[bytes]) -> None:
-        """Write a response's pieces: small ones joined into one write.
+        """Write a response's pieces: small ones together, in one system call.
 
-        A head and a small body go out in one ``send_all`` (one system call);
-        a large body is written as it is, never copied to be joined.
+        A head and a small body go out in one write: joined when small,
+        gathered by the kernel when the stream can (no copy of a body), and
+        joined otherwise; a large body is written as it is, never copied.
         """
         if len(pieces) == 1:
             await self.write(pieces[0])
-        elif sum(len(piece) for piece in pieces) <= WRITE_SLICE:
-            await self.write(b"".join(pieces))
+            return
+        size = sum(len(piece) for piece in pieces)
+        if size <= JOIN_BELOW or (size <= WRITE_SLICE and self.direct_stream is None):
+            await self._write_slice(b"".join(pieces))
+        elif size <= WRITE_SLICE:
+            await self._write_slice(pieces)
         else:
             for piece in pieces:
                 await self.write(piece)
 
-    async def _write_slice(self, data: bytes | memoryview) -> None:
+    async def _write_slice(self, data: bytes | memoryview | list[bytes]) -> None:
         try:
-            if self.stream_bounds_writes:
-                await self.stream.send_all(data)  # no scope unless it waits
+            if self.direct_stream is not None:
+                # The stream bounds the write itself: no scope unless it waits.
+                pieces = data if isinstance(data, list) else (data,)
+                await self.direct_stream.send_all_pieces(pieces)
                 return
+            payload = b"".join(data) if isinstance(data, list) else data
             deadline = trio.current_time() + self.config.timeout_write
             with trio.CancelScope(deadline=deadline):
-                await self.stream.send_all(data)
+                await self.stream.send_all(payload)
                 return
         except SendStalled:
             pass
