@@ -115,7 +115,14 @@ async def http_exception_handler(request: Request, exc: HTTPException) -> Respon
 
 
 class _TrackedSend:
-    """Remembers whether the response has started."""
+    """Remembers whether the response has started.
+
+    One record serves both error layers when the send reaching the inner
+    layer is the outer layer's own (no middleware between them, or only
+    middleware that passes ``send`` on unchanged): every message sent inside
+    goes through it, so whether the response started is the same question
+    for both, and each message costs one wrapper call instead of two.
+    """
 
     def __init__(self, send: Send) -> None:
         self._send = send
@@ -138,7 +145,7 @@ class ExceptionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tracked = _TrackedSend(send)
+        tracked = send if isinstance(send, _TrackedSend) else _TrackedSend(send)
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:

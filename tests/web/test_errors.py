@@ -198,3 +198,53 @@ async def test_error_after_the_response_started_aborts_the_response() -> None:
     async with open_client(app) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get("/partial")
+
+
+class PassThrough:
+    """Middleware that hands ``send`` on unchanged."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("middleware", [[], [PassThrough]])
+async def test_a_handled_error_after_the_response_started_aborts_it(
+    middleware: list[Any],
+) -> None:
+    # The inner error layer must see the start the response already sent,
+    # whether or not it shares its record with the outer layer.
+    import httpx
+
+    from trasgi_web import StreamingResponse
+
+    app = App()
+    for cls in middleware:
+        app.add_middleware(cls)
+    answered: list[AppError] = []
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> str:
+        answered.append(exc)
+        return "handled"
+
+    @app.get("/partial")
+    async def partial() -> StreamingResponse:
+        async def body() -> Any:
+            yield b"start"
+            raise AppError("mid-stream")
+
+        return StreamingResponse(body())
+
+    @app.get("/before")
+    async def before() -> str:
+        raise AppError("before the start")
+
+    async with open_client(app) as client:
+        handled = await client.get("/before")
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get("/partial")
+    assert handled.text == "handled"
+    assert [str(exc) for exc in answered] == ["before the start"]
