@@ -123,6 +123,17 @@ class Headers(Mapping[str, str]):
 class MutableHeaders(Headers):
     """Response headers: :class:`Headers` that can be set, appended, deleted."""
 
+    @classmethod
+    def _of_encoded(cls, raw: list[tuple[bytes, bytes]]) -> MutableHeaders:
+        """Take ``raw`` as it is: pairs from :func:`encode_fields`, names lowered.
+
+        A response builds its fields that way already; lowering them again
+        and copying the list would cost every response for nothing.
+        """
+        headers = cls.__new__(cls)
+        headers._raw = raw
+        return headers
+
     def __setitem__(self, key: str, value: str) -> None:
         """Replace every field ``key`` with one holding ``value``."""
         self.pop_all(key)

@@ -79,18 +79,19 @@ def to_response(value: Any) -> Response:
         body, status, *rest = value
         if not isinstance(status, int) or isinstance(status, bool):
             raise TypeError(f"handler returned status {status!r}; expected an int")
-        headers: Mapping[str, str] = rest[0] if rest else {}
+        headers: Mapping[str, str] | None = rest[0] if rest else None
         return _from_body(body, status, headers)
-    return _from_body(value, 200, {})
+    return _from_body(value, 200, None)
 
 
-def _from_body(body: Any, status: int, headers: Mapping[str, str]) -> Response:
+def _from_body(body: Any, status: int, headers: Mapping[str, str] | None) -> Response:
+    # JSON first: the types are disjoint, and JSON is what APIs return most.
+    if isinstance(body, dict | list):
+        return JSONResponse(body, status, headers)
     if isinstance(body, str):
         return PlainTextResponse(body, status, headers)
     if isinstance(body, bytes | bytearray | memoryview):
         return Response(body, status, headers, "application/octet-stream")
-    if isinstance(body, dict | list):
-        return JSONResponse(body, status, headers)
     hint = " (return Response(status_code=204) for no content)" if body is None else ""
     raise TypeError(
         f"a handler cannot return {type(body).__name__}{hint}; return a Response, "

@@ -55,7 +55,7 @@ class Response:
         self.status_code = status_code
         self.body = self.render(content)
         self._media_type = media_type or self.media_type
-        self.headers = MutableHeaders(self._fields(headers or {}))
+        self.headers = MutableHeaders._of_encoded(self._fields(headers))
 
     def render(self, content: Any) -> bytes:
         """Turn ``content`` into body bytes; subclasses encode their types."""
@@ -70,10 +70,10 @@ class Response:
             f"not {type(content).__name__}"
         )
 
-    def _fields(self, headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    def _fields(self, headers: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
         """The given headers plus ``content-type`` and ``content-length``."""
-        fields = encode_fields(headers)
-        given = {name for name, _ in fields}
+        fields = encode_fields(headers) if headers else []
+        given = [name for name, _ in fields] if fields else ()
         if self._media_type is not None and b"content-type" not in given:
             fields.append(_content_type_field(self._media_type, self.charset))
         # 1xx and 204 responses carry no Content-Length (RFC 9110 section

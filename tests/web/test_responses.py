@@ -146,6 +146,36 @@ def test_given_entity_headers_win_whatever_their_case() -> None:
     ]
 
 
+def test_headers_of_each_response_are_its_own_and_stay_editable() -> None:
+    first, second = JSONResponse([1]), JSONResponse([1])
+    first.headers["X-Added"] = "yes"
+    first.headers["content-type"] = "application/problem+json"
+    assert first.start_message()["headers"] == [
+        (b"content-length", b"3"),
+        (b"x-added", b"yes"),
+        (b"content-type", b"application/problem+json"),
+    ]
+    assert second.headers.raw == [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"3"),
+    ]
+    assert "x-added" not in second.headers
+
+
+def test_returned_tuples_with_and_without_headers() -> None:
+    from trasgi_web._endpoints import to_response
+
+    plain = to_response(({"a": 1}, 201))
+    tagged = to_response(("text", 202, {"X-Tag": "t"}))
+    assert (plain.status_code, plain.body) == (201, b'{"a":1}')
+    assert plain.headers.raw == [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"7"),
+    ]
+    assert (tagged.status_code, tagged.headers["x-tag"]) == (202, "t")
+    assert tagged.headers["content-type"] == "text/plain; charset=utf-8"
+
+
 def test_a_text_media_type_gets_a_charset_unless_it_has_one() -> None:
     assert Response("x", media_type="text/csv").headers["content-type"] == (
         "text/csv; charset=utf-8"
