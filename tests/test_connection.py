@@ -731,3 +731,25 @@ async def test_a_request_whose_body_was_not_read_lingers_before_closing() -> Non
         assert (await read_until_closed(stream)).startswith(b"HTTP/1.1 200 ")
         await trio.testing.wait_all_tasks_blocked()
         await stream.send_all(b"67890")  # still read (and dropped): no reset
+
+
+async def test_pipelined_requests_whose_bodies_are_not_read_are_answered_in_order() -> (
+    None
+):
+    # Body-less requests end with their heads; an unread body is drained.
+    async def path_only(scope: Any, receive: Receive, send: Send) -> None:
+        headers = [(b"x-path", scope["path"].encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with open_connection(path_only) as stream:
+        await stream.send_all(
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+            b"DELETE /c HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /d HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+            b"GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        data = await read_until_closed(stream)
+    paths = [line[8:] for line in data.split(b"\r\n") if line.startswith(b"x-path: ")]
+    assert paths == [b"/a", b"/b", b"/c", b"/d", b"/e"]

@@ -63,6 +63,8 @@ NEW_CONNECTION_GRACE = 1.0
 _LAST_WORDS_SECONDS = 1.0
 
 _SERVER_HEADER = (b"server", b"trasgi")
+#: The fields that give a request a body (RFC 9112 section 6.3).
+_BODY_FIELDS = (b"content-length", b"transfer-encoding")
 
 
 @attrs.define
@@ -216,6 +218,7 @@ class _HTTPConnection:
         "_current_parser",
         "answered_error",
         "app",
+        "body_less",
         "config",
         "direct_stream",
         "headers",
@@ -260,6 +263,8 @@ class _HTTPConnection:
         self.answered_error = False
         #: The current request's headers as a list, made once per request.
         self.headers: list[tuple[bytes, bytes]] = []
+        #: Whether the current request has no body: it ends with its head.
+        self.body_less = False
         #: Set when a write failed: the client cannot receive anything more.
         self.peer_gone = False
 
@@ -413,6 +418,7 @@ class _HTTPConnection:
             raise PeerError(431, "request head too large")
         self.headers = list(request.headers)  # once, for every later reader
         check_head(request, head, self.limits, self.headers)
+        self.body_less = not any(name in _BODY_FIELDS for name, _ in self.headers)
 
     async def _wait_while_idle(self, first: bool) -> bool:
         """Wait for a request's first bytes; False when the connection should close."""
@@ -698,6 +704,12 @@ class _HTTPConnection:
                 # The client is waiting for 100 Continue before sending its
                 # body; it may never send it, so the stream cannot be reused.
                 return False
+            if self.body_less:
+                # Without Content-Length or Transfer-Encoding a request has no
+                # body (RFC 9112 section 6.3): it ended with its head, and
+                # asking h11 to say so costs an event. The next request's
+                # parser takes over whatever follows.
+                return True
             if not await self._drain():
                 return False
         # DONE, or MIGHT_SWITCH_PROTOCOL: an Upgrade request answered with an
