@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import math
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
@@ -68,8 +69,14 @@ async def run_beside(
 async def run_beside_once_waiting(
     main: Callable[[], Coroutine[Any, Any, _T]],
     helper: Callable[[trio.CancelScope], Awaitable[object]],
+    *,
+    deadline: float = math.inf,
 ) -> tuple[bool, _T | None]:
     """:func:`run_beside`, but the helper starts only when ``main`` first waits.
+
+    ``main`` runs in one cancel scope, which the helper may cancel and which
+    expires at ``deadline`` (trio time): a deadline costs no scope of its
+    own. ``(False, None)`` means that scope was cancelled, by either.
 
     Trio delivers a cancellation only where a task waits, so a helper whose
     job is to cancel ``main`` has nothing to do while ``main`` runs without
@@ -84,7 +91,7 @@ async def run_beside_once_waiting(
         trio's own cancellation) is re-raised here rather than by the system
         task, which would crash the run.
     """
-    late = _LateHelper(helper)
+    late = _LateHelper(helper, deadline)
     value: _T | None = None
     try:
         with late.main_scope:
@@ -105,9 +112,13 @@ async def run_beside_once_waiting(
 class _LateHelper:
     """A helper started as a system task on demand, and stopped with its main."""
 
-    def __init__(self, helper: Callable[[trio.CancelScope], Awaitable[object]]):
+    def __init__(
+        self,
+        helper: Callable[[trio.CancelScope], Awaitable[object]],
+        deadline: float,
+    ) -> None:
         self.helper = helper
-        self.main_scope = trio.CancelScope()
+        self.main_scope = trio.CancelScope(deadline=deadline)
         self.finished = False
         self.errors: list[BaseException] = []
         # Made only when the helper starts: most mains never wait.

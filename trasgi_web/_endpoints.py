@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from typing import Any
 
 from ._responses import JSONResponse, PlainTextResponse, Response
@@ -57,10 +57,27 @@ class Endpoint:
                     f"neither the request nor a path parameter of {path!r}"
                 )
 
-    async def __call__(self, connection: object, params: Mapping[str, Any]) -> Any:
+    def __call__(
+        self, connection: object, params: Mapping[str, Any]
+    ) -> Coroutine[Any, Any, Any]:
+        """The handler's coroutine for this call, not yet started.
+
+        The handler's own coroutine is returned rather than awaited inside
+        one more: one frame and one await less on every request. Another
+        awaitable (from a callable only marked as a coroutine function) is
+        wrapped, as callers step the result as a coroutine.
+        """
         if self.takes_connection:
-            return await self.func(connection, **params)
-        return await self.func(**params)
+            awaitable = self.func(connection, **params)
+        else:
+            awaitable = self.func(**params)
+        if inspect.iscoroutine(awaitable):
+            return awaitable
+        return _wrap(awaitable)
+
+
+async def _wrap(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def to_response(value: Any) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -166,30 +167,44 @@ class Route:
         once the response is being sent, a departed client shows as a failed
         ``send()``, and ``receive()`` is left alone for the server. It starts
         only when the handler first waits: a handler that answers without
-        waiting cannot be cancelled anyway.
-        """
-        if not self.cancel_on_disconnect:
-            return True, await self._call_handler(request)
-        return await run_beside_once_waiting(
-            lambda: self._call_handler(request),
-            lambda cancel_scope: inbox.watch(request.scope, cancel_scope.cancel),
-        )
+        waiting cannot be cancelled anyway. The deadline and the watcher
+        share one cancel scope; a handler with neither runs in none.
 
-    async def _call_handler(self, request: Request) -> Response:
+        Error handling:
+            :class:`HTTPException` 504 when the deadline passed first.
+        """
         timeout = self._deadline(request.scope)
-        if timeout == float("inf"):  # no deadline: no scope to pay for
-            return to_response(await self._call(request, request.path_params))
-        with trio.CancelScope(deadline=trio.current_time() + timeout) as deadline:
-            result = await self._call(request, request.path_params)
-        if deadline.cancelled_caught:
-            raise HTTPException(504, f"The handler did not answer within {timeout:g} s")
-        return to_response(result)
+        deadline = math.inf if timeout == math.inf else trio.current_time() + timeout
+        params = request.path_params
+        if self.cancel_on_disconnect:
+            finished, result = await run_beside_once_waiting(
+                lambda: self._call(request, params),
+                lambda cancel_scope: inbox.watch(request.scope, cancel_scope.cancel),
+                deadline=deadline,
+            )
+        else:
+            finished, result = await self._run_unwatched(request, deadline)
+        if finished:
+            return True, to_response(result)
+        if self.cancel_on_disconnect and inbox.disconnected.is_set():
+            return False, None  # nobody is left to answer
+        raise HTTPException(504, f"The handler did not answer within {timeout:g} s")
+
+    async def _run_unwatched(
+        self, request: Request, deadline: float
+    ) -> tuple[bool, Any]:
+        """Run the handler with no watcher: in a scope only for a deadline."""
+        if deadline == math.inf:
+            return True, await self._call(request, request.path_params)
+        with trio.CancelScope(deadline=deadline):
+            return True, await self._call(request, request.path_params)
+        return False, None
 
     def _deadline(self, scope: Scope) -> float:
         timeout = self.timeout
         if timeout is UNSET:
             timeout = getattr(scope.get("app"), "timeout", None)
-        return float("inf") if timeout is None else float(timeout)
+        return math.inf if timeout is None else float(timeout)
 
     def _body_limit(self, scope: Scope) -> int | None:
         if self.max_body_size is not UNSET:

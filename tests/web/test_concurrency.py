@@ -67,11 +67,18 @@ async def test_app_wide_deadline_and_per_route_override(
         assert (await client.get("/patient")).text == "done"
 
 
-def slow_app(record: dict[str, str], cancel_on_disconnect: bool = True) -> App:
+def slow_app(
+    record: dict[str, str],
+    cancel_on_disconnect: bool = True,
+    timeout: float | None = None,
+) -> App:
     app = App()
 
     @app.route(
-        "/slow", methods=["GET", "POST"], cancel_on_disconnect=cancel_on_disconnect
+        "/slow",
+        methods=["GET", "POST"],
+        cancel_on_disconnect=cancel_on_disconnect,
+        timeout=timeout,
     )
     async def slow(request: Request) -> str:
         await request.body()
@@ -123,6 +130,61 @@ async def test_cancel_on_disconnect_can_be_turned_off(
         b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n",
     )
     assert record["state"] == "finished"
+
+
+async def test_a_client_leaving_before_the_deadline_is_not_answered_504(
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The deadline and the watcher share one scope: its cancellation must
+    # be told apart, a departure ends quietly.
+    record: dict[str, str] = {}
+    with caplog.at_level(logging.DEBUG):
+        await leave_during(
+            slow_app(record, timeout=1), b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
+    assert record["state"] == "cancelled"
+    assert [r for r in caplog.records if r.name == "trasgi_web"] == []
+    assert "504" not in caplog.text
+
+
+@pytest.mark.parametrize("cancel_on_disconnect", [True, False])
+async def test_the_deadline_cancels_with_or_without_the_watcher(
+    autojump_clock: trio.testing.MockClock, cancel_on_disconnect: bool
+) -> None:
+    record: dict[str, str] = {}
+    app = slow_app(record, cancel_on_disconnect=cancel_on_disconnect, timeout=1)
+    async with open_client(app) as client:
+        response = await client.get("/slow")
+    assert (response.status_code, record["state"]) == (504, "cancelled")
+    assert response.text == "The handler did not answer within 1 s"
+
+
+async def test_scopes_and_nurseries_in_a_handler_nest_in_its_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = App(timeout=3)
+
+    @app.get("/inner")
+    async def inner() -> str:
+        with trio.move_on_after(1) as inner_scope:
+            await trio.sleep(2)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep, 1)
+        return f"inner deadline caught: {inner_scope.cancelled_caught}"
+
+    @app.get("/outer")
+    async def outer() -> str:
+        with trio.move_on_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.sleep_forever)
+        return "unreachable"  # pragma: no cover
+
+    async with open_client(app) as client:
+        inner_response = await client.get("/inner")
+        outer_response = await client.get("/outer")
+    assert inner_response.text == "inner deadline caught: True"
+    assert outer_response.status_code == 504
 
 
 async def test_a_handler_reading_the_body_still_gets_it_all() -> None:
