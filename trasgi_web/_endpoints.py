@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dis
 import functools
 import inspect
+import types
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from typing import Any
 
@@ -36,6 +38,7 @@ class Endpoint:
                 f"handler {_name(func)} for {path!r} must be an async function"
             )
         self.func = func
+        self.cannot_wait = cannot_wait(func)
         parameters = list(inspect.signature(func).parameters.values())
         takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
         named = {p.name for p in parameters if p.kind in _NAMED}
@@ -78,6 +81,58 @@ class Endpoint:
 
 async def _wrap(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
+
+
+# The instructions a coroutine's frame suspends at: ``await``, ``async for``
+# and ``async with`` all compile to one (YIELD_FROM before Python 3.11).
+_SUSPENDING = frozenset({"YIELD_VALUE", "YIELD_FROM"})
+
+
+def _suspends(code: types.CodeType) -> bool:
+    return any(op.opname in _SUSPENDING for op in dis.get_instructions(code))
+
+
+async def _probe(awaitable: Awaitable[None]) -> None:
+    """Never called: its code shows how an ``await`` compiles here."""
+    await awaitable
+
+
+# Checked once: on an interpreter whose suspending instructions are named
+# otherwise, no handler is judged unable to wait.
+_CAN_JUDGE = _suspends(_probe.__code__)
+
+
+def cannot_wait(func: Any) -> bool:
+    """Whether every call of ``func`` returns a coroutine that never waits.
+
+    A coroutine suspends only at a suspending instruction of its own code:
+    functions it calls, sync ones included, cannot suspend it. So a plain
+    ``async def`` function whose code holds none runs to its end in one
+    step, and no cancellation (a deadline, a disconnect) can reach it.
+    Anything else (a partial, a callable object, a method, a sync function
+    marked as a coroutine function) is judged able to wait, as is every
+    function when the interpreter is not understood.
+    """
+    return (
+        _CAN_JUDGE
+        and isinstance(func, types.FunctionType)
+        and bool(func.__code__.co_flags & inspect.CO_COROUTINE)
+        and not _suspends(func.__code__)
+    )
+
+
+def finish_at_once(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coroutine``, known by :func:`cannot_wait` never to wait; its result.
+
+    Error handling:
+        ``RuntimeError`` (the coroutine closed) should it wait after all.
+    """
+    try:
+        coroutine.send(None)
+    except StopIteration as returned:
+        return returned.value
+    coroutine.close()
+    raise RuntimeError(f"{coroutine!r} waited, though its code has no await")
 
 
 def to_response(value: Any) -> Response:

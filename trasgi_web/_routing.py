@@ -21,7 +21,7 @@ import trio
 from ._concurrency import run_beside_once_waiting
 from ._connection import route_path
 from ._convertors import Converter
-from ._endpoints import Endpoint, Handler, to_response
+from ._endpoints import Endpoint, Handler, finish_at_once, to_response
 from ._exceptions import HTTPException, WebSocketDisconnect
 from ._inbox import Inbox
 from ._patterns import CompiledPath, compile_path
@@ -168,11 +168,16 @@ class Route:
         ``send()``, and ``receive()`` is left alone for the server. It starts
         only when the handler first waits: a handler that answers without
         waiting cannot be cancelled anyway. The deadline and the watcher
-        share one cancel scope; a handler with neither runs in none.
+        share one cancel scope; a handler with neither, or whose code cannot
+        wait, runs in none.
 
         Error handling:
             :class:`HTTPException` 504 when the deadline passed first.
         """
+        if self._call.cannot_wait:
+            # Nothing could cancel it: no scope, no watcher (see cannot_wait).
+            result = finish_at_once(self._call(request, request.path_params))
+            return True, to_response(result)
         timeout = self._deadline(request.scope)
         deadline = math.inf if timeout == math.inf else trio.current_time() + timeout
         params = request.path_params

@@ -1,9 +1,13 @@
 """Per-route deadlines and handlers cancelled when their client leaves."""
 
 import contextvars
+import functools
+import inspect
 import logging
+import sys
 import types
 from collections.abc import AsyncIterator, Generator
+from typing import Any
 
 import pytest
 import trio
@@ -11,8 +15,9 @@ import trio.lowlevel
 import trio.testing
 
 from trasgi.testing import open_client, open_connection
-from trasgi_web import App, PlainTextResponse, Request
+from trasgi_web import App, PlainTextResponse, Request, _endpoints
 from trasgi_web._concurrency import _on_first_wait, run_beside_once_waiting
+from trasgi_web._endpoints import cannot_wait, finish_at_once
 from trasgi_web._types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -525,3 +530,122 @@ async def test_the_first_failure_of_main_and_helper_is_raised() -> None:
 
     with pytest.raises(Broken, match="helper first"):
         await run_beside_once_waiting(main, helper)
+
+
+async def never_awaits() -> str:
+    return "at once"
+
+
+async def awaits() -> None:
+    await trio.lowlevel.checkpoint()
+
+
+async def iterates(items: AsyncIterator[int]) -> None:
+    async for _ in items:
+        pass  # pragma: no cover
+
+
+async def enters(manager: Any) -> None:
+    async with manager:
+        pass  # pragma: no cover
+
+
+async def comprehends(items: AsyncIterator[int]) -> list[int]:
+    return [item async for item in items]
+
+
+async def sync_generator_inside(items: list[int]) -> int:
+    return sum(item for item in items)
+
+
+class CallableHandler:
+    async def __call__(self) -> str:
+        return "at once"
+
+    async def method(self) -> str:
+        return "at once"
+
+
+@pytest.mark.parametrize(
+    ("func", "expected"),
+    [
+        (never_awaits, True),
+        (sync_generator_inside, True),
+        (awaits, False),
+        (iterates, False),
+        (enters, False),
+        (comprehends, False),
+        # Judged as able to wait, whatever they do: only plain functions
+        # are read.
+        (functools.partial(never_awaits), False),
+        (CallableHandler(), False),
+        (CallableHandler().method, False),
+    ],
+)
+def test_cannot_wait_reads_the_handler_code(func: Any, expected: bool) -> None:
+    assert cannot_wait(func) is expected
+
+
+def test_no_handler_is_judged_on_an_interpreter_not_understood(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_endpoints, "_CAN_JUDGE", False)
+    assert not cannot_wait(never_awaits)
+
+
+def test_finish_at_once_gives_the_result_or_refuses_a_wait() -> None:
+    assert finish_at_once(never_awaits()) == "at once"
+    seen: list[str] = []
+    with pytest.raises(RuntimeError, match="waited, though its code has no await"):
+        finish_at_once(two_waits(seen))
+    assert seen == ["finally"]  # closed, not left to the garbage collector
+
+
+async def test_a_handler_that_cannot_wait_answers_even_past_its_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Cancellation only reaches a waiting task: a handler that cannot wait
+    # is answered as it would be in a scope whose deadline passed unseen.
+    app = App(timeout=1)
+
+    @app.get("/busy")
+    async def busy() -> str:
+        autojump_clock.jump(2)  # time passes in sync code
+        return "answered"
+
+    @app.get("/busy-then-waits")
+    async def busy_then_waits() -> str:
+        autojump_clock.jump(2)
+        await trio.lowlevel.checkpoint()
+        return "unreachable"  # pragma: no cover
+
+    async with open_client(app) as client:
+        busy_response = await client.get("/busy")
+        waiting_response = await client.get("/busy-then-waits")
+    assert (busy_response.status_code, busy_response.text) == (200, "answered")
+    assert waiting_response.status_code == 504
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="inspect.markcoroutinefunction is 3.12+"
+)
+async def test_a_sync_function_marked_as_a_coroutine_function_is_awaited() -> None:
+    def marked() -> AwaitsThenAnswers:
+        return AwaitsThenAnswers()
+
+    app = App()
+    app.add_route(
+        "/marked",
+        inspect.markcoroutinefunction(marked),  # type: ignore[attr-defined, unused-ignore]
+    )
+    async with open_client(app) as client:
+        response = await client.get("/marked")
+    assert response.text == "awaited"
+
+
+class AwaitsThenAnswers:
+    """An awaitable that is not a coroutine: waits once, then answers."""
+
+    def __await__(self) -> Generator[Any, None, str]:
+        yield from awaits().__await__()
+        return "awaited"
