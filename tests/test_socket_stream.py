@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
 import pytest
 import trio
 import trio.testing
+import trustme
 
 from trasgi import ConnectionInfo
 from trasgi._accept import accept_loop
 from trasgi._inbox import Inbox
 from trasgi._listeners import connection_info
 from trasgi._socket_stream import DirectSocketStream, SendStalled
+from trasgi._tls import wrap_listeners
 
 
 def _pair() -> tuple[DirectSocketStream, DirectSocketStream]:
@@ -195,3 +198,33 @@ async def test_pieces_larger_than_the_buffers_wait_for_the_reader() -> None:
     assert received == b"".join(pieces)
     await sender.aclose()
     await receiver.aclose()
+
+
+async def test_tls_listeners_made_by_trasgi_are_accepted_from_directly() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    plain = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    listeners = wrap_listeners(plain, server_context)
+    port = plain[0].socket.getsockname()[1]
+    layers: list[tuple[type[object], type[object]]] = []
+
+    async def handler(stream: trio.abc.Stream) -> None:
+        assert isinstance(stream, trio.SSLStream)
+        layers.append((type(stream), type(stream.transport_stream)))
+        data = await stream.receive_some()
+        await stream.send_all(data.upper())
+        await stream.aclose()
+
+    async with trio.open_nursery() as handlers:
+        handlers.start_soon(accept_loop, listeners[0], handler, handlers)
+        client = await trio.open_ssl_over_tcp_stream(
+            "localhost", port, ssl_context=client_context
+        )
+        await client.send_all(b"ping")
+        assert await client.receive_some() == b"PING"
+        await client.aclose()
+        handlers.cancel_scope.cancel()
+    assert layers == [(trio.SSLStream, DirectSocketStream)]

@@ -7,9 +7,11 @@ their first byte. Here, after each awaited accept, the connections already
 queued are taken at once (up to a bound) without yielding, the way
 event-loop servers drain the queue on each readiness notification.
 
-Plain socket listeners are accepted from directly, and each connection is
-served through a :class:`~trasgi._socket_stream.DirectSocketStream`; TLS
-and other listeners go through their own ``accept``.
+Plain socket listeners, and the TLS listeners trasgi makes over them, are
+accepted from directly: each connection is served through a
+:class:`~trasgi._socket_stream.DirectSocketStream` (inside a
+:class:`trio.SSLStream` for TLS). Other listeners go through their own
+``accept``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ import ipaddress
 import math
 import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
 import trio
 
 from ._logging import error_logger
 from ._socket_stream import DirectSocketStream
+from ._tls import context_of
 
 Handler = Callable[[trio.abc.Stream], Awaitable[object]]
 
@@ -53,7 +58,9 @@ async def accept_loop(
     """Accept connections forever, starting ``handler`` for each one.
 
     Connections of a plain socket listener are served through
-    :class:`~trasgi._socket_stream.DirectSocketStream` with ``send_timeout``.
+    :class:`~trasgi._socket_stream.DirectSocketStream` with ``send_timeout``;
+    those of a TLS listener made by trasgi, through one inside a
+    :class:`trio.SSLStream`.
 
     Resource handling:
         The listener is closed when the loop is cancelled (graceful shutdown
@@ -61,11 +68,11 @@ async def accept_loop(
         Every accepted stream is closed: by its handler, which must close it
         before returning, or here if the handler raises.
     """
-    raw = _raw_socket(listener)
+    source = _direct_source(listener, send_timeout)
     try:
         async with listener:
-            if raw is not None:
-                await _accept_directly(raw, handler, handler_nursery, send_timeout)
+            if source is not None:
+                await _accept_directly(source, handler, handler_nursery)
             while True:
                 try:
                     stream = await listener.accept()
@@ -74,33 +81,73 @@ async def accept_loop(
                     continue
                 handler_nursery.start_soon(_handle, handler, stream)
     finally:
-        if raw is not None:
-            raw.close()
+        if source is not None:
+            source.raw.close()
+
+
+@attrs.frozen
+class _DirectSource:
+    """A listener's socket, accepted from directly, and how to wrap each connection.
+
+    Attributes:
+        raw: A second, non-blocking handle on the listening socket.
+        local: The local address every connection shares, if they do.
+        send_timeout: The write timeout the connection's stream enforces.
+        tls: The TLS context of a TLS listener made by trasgi, else None.
+    """
+
+    raw: socket.socket
+    local: Any
+    send_timeout: float
+    tls: ssl.SSLContext | None
+
+    def stream(self, sock: socket.socket, peer: Any) -> trio.abc.Stream:
+        """The stream that serves one accepted socket."""
+        direct = DirectSocketStream(
+            sock,
+            # Over TLS the connection bounds each write itself, around the
+            # TLS stream; the socket below need not.
+            send_timeout=math.inf if self.tls else self.send_timeout,
+            peer_address=peer,
+            local_address=self.local,
+        )
+        if self.tls is None:
+            return direct
+        # As trio.SSLListener would wrap it (see _tls.wrap_listeners).
+        return trio.SSLStream(direct, self.tls, server_side=True, https_compatible=True)
 
 
 async def _accept_directly(
-    raw: socket.socket, handler: Handler, nursery: trio.Nursery, send_timeout: float
+    source: _DirectSource, handler: Handler, nursery: trio.Nursery
 ) -> None:
-    """Accept from a plain socket: wait until readable, take what is queued."""
-    local = _shared_local_address(raw)
+    """Accept from the socket: wait until readable, take what is queued."""
     while True:
-        await trio.lowlevel.wait_readable(raw)
-        failure = _take_queued(raw, handler, nursery, send_timeout, local)
+        await trio.lowlevel.wait_readable(source.raw)
+        failure = _take_queued(source, handler, nursery)
         if failure is not None:
             await _pause_if_out_of_resources(failure)
 
 
-def _raw_socket(listener: trio.abc.Listener[trio.abc.Stream]) -> socket.socket | None:
-    """A second handle on a plain socket listener's socket, for batch accepts.
+def _direct_source(
+    listener: trio.abc.Listener[trio.abc.Stream], send_timeout: float
+) -> _DirectSource | None:
+    """How to accept from a listener's socket directly, in batches, if possible.
 
-    TLS and in-memory listeners get no batching: their accept does more than
-    take a socket.
+    Plain socket listeners, and the TLS listeners trasgi makes over them,
+    qualify; other listeners (in-memory, a TLS listener made elsewhere) go
+    through their own ``accept``.
     """
+    tls: ssl.SSLContext | None = None
+    if isinstance(listener, trio.SSLListener):
+        tls = context_of(listener)
+        if tls is None:
+            return None
+        listener = listener.transport_listener
     if type(listener) is not trio.SocketListener:
         return None
     raw = socket.socket(fileno=os.dup(listener.socket.fileno()))
     raw.setblocking(False)
-    return raw
+    return _DirectSource(raw, _shared_local_address(raw), send_timeout, tls)
 
 
 def _shared_local_address(raw: socket.socket) -> Any:
@@ -117,11 +164,7 @@ def _shared_local_address(raw: socket.socket) -> Any:
 
 
 def _take_queued(
-    raw: socket.socket,
-    handler: Handler,
-    nursery: trio.Nursery,
-    send_timeout: float,
-    local: Any = None,
+    source: _DirectSource, handler: Handler, nursery: trio.Nursery
 ) -> OSError | None:
     """Start handlers for connections already waiting, without blocking.
 
@@ -129,17 +172,14 @@ def _take_queued(
     """
     for _ in range(MAX_BATCH):
         try:
-            sock, peer = raw.accept()
+            sock, peer = source.raw.accept()
         except (BlockingIOError, InterruptedError):
             return None
         except OSError as exc:
             if exc.errno in _CLIENT_GONE:
                 continue
             return exc
-        stream = DirectSocketStream(
-            sock, send_timeout=send_timeout, peer_address=peer, local_address=local
-        )
-        nursery.start_soon(_handle, handler, stream)
+        nursery.start_soon(_handle, handler, source.stream(sock, peer))
     return None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import weakref
 from typing import Any
 
 import trio
@@ -210,10 +211,25 @@ def wrap_listeners(
     ``close_notify``; RFC 2818 section 2.2 accepts that, since HTTP frames its
     messages itself, so a close without one is a clean end, not an attack.
     """
-    return [
-        trio.SSLListener(listener, context, https_compatible=True)
-        for listener in listeners
-    ]
+    wrapped = []
+    for listener in listeners:
+        tls = trio.SSLListener(listener, context, https_compatible=True)
+        _CONTEXTS[tls] = context
+        wrapped.append(tls)
+    return wrapped
+
+
+#: The contexts of the TLS listeners made by :func:`wrap_listeners`, so that
+#: the accept loop can take their sockets directly and wrap each one the
+#: same way (trio keeps a listener's context private).
+_CONTEXTS: weakref.WeakKeyDictionary[trio.SSLListener[Any], ssl.SSLContext] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def context_of(listener: trio.SSLListener[Any]) -> ssl.SSLContext | None:
+    """The context of a TLS listener made by :func:`wrap_listeners`, else None."""
+    return _CONTEXTS.get(listener)
 
 
 async def complete_handshake(
