@@ -74,7 +74,7 @@ class Endpoint:
             awaitable = self.func(connection, **params)
         else:
             awaitable = self.func(**params)
-        if inspect.iscoroutine(awaitable):
+        if isinstance(awaitable, types.CoroutineType):
             return awaitable
         return _wrap(awaitable)
 

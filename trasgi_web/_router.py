@@ -247,7 +247,10 @@ class Router:
             await self._not_found(scope, receive, send)
             return
         route, params = found
-        scope["path_params"] = {**scope.get("path_params", {}), **params}
+        # params is a new dict from matching: it is taken as it is unless
+        # an enclosing router already matched some.
+        outer = scope.get("path_params")
+        scope["path_params"] = {**outer, **params} if outer else params
         await route.handle(scope, receive, send)
 
     def _resolve(self, scope: Scope) -> _Found | None:

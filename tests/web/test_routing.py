@@ -52,6 +52,33 @@ async def test_path_params_are_converted_and_passed_by_keyword() -> None:
     assert other.text == "no request parameter"
 
 
+async def test_path_params_are_new_per_request_and_keep_enclosing_ones() -> None:
+    app = App()
+
+    @app.get("/items/{item_id:int}")
+    async def item(request: Request, item_id: int, **enclosing: str) -> Any:
+        seen = dict(request.path_params)
+        request.path_params["mutated"] = True  # must not leak to later requests
+        return seen
+
+    class Tenant:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["path"].startswith("/items/1"):
+                scope["path_params"] = {"tenant": "acme"}
+            await self.app(scope, receive, send)
+
+    app.add_middleware(Tenant)
+    async with open_client(app) as client:
+        enclosed = await client.get("/items/1")
+        first = await client.get("/items/2")
+        second = await client.get("/items/2")
+    assert enclosed.json() == {"tenant": "acme", "item_id": 1}
+    assert first.json() == second.json() == {"item_id": 2}
+
+
 async def test_converter_mismatch_is_404() -> None:
     async with open_client(make_app()) as client:
         response = await client.get("/items/twelve")
