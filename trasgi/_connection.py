@@ -321,6 +321,7 @@ class _HTTPConnection:
         """
         leftover, closed = self.parser.trailing_data
         self._current_parser = None
+        self.headers = []  # not held while the connection waits
         if leftover:
             self.parser.receive_data(bytes(leftover))
         if closed:

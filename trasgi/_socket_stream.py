@@ -132,21 +132,22 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
         if size < 1:
             raise ValueError("max_bytes must be at least 1")
         await trio.lowlevel.checkpoint_if_cancelled()
-        sock = self._open_socket()
-        try:
-            data = sock.recv(size)
-        except BlockingIOError:
-            # Waited for outside the handler: an idle connection would
-            # otherwise hold the exception and its traceback while it waits.
-            data = None
-        except OSError as exc:
-            raise self._translate(exc) from exc
-        if data is None:
-            return await self._receive_after_wait(sock, size)
-        # A checkpoint after every call, as trio's streams make: it also
-        # gives the client time to send its next request, so that the next
-        # read finds it rather than waiting on the kernel for it.
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        data = self.receive_some_nowait(size)
+        if data is not None:
+            # A checkpoint after every call, as trio's streams make: it also
+            # gives the client time to send its next request, so that the
+            # next read finds it rather than waiting on the kernel for it.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
+        # Nothing yet: wait here, in this frame (an idle connection is a
+        # stack of frames), holding no exception from the failed read.
+        while data is None:
+            self._waited = True
+            try:
+                await trio.lowlevel.wait_readable(self.socket)
+            except trio.ClosedResourceError:
+                raise trio.ClosedResourceError("the stream was closed") from None
+            data = self.receive_some_nowait(size)  # None: a spurious wake-up
         return data
 
     def receive_some_nowait(
@@ -165,20 +166,6 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
             return None
         except OSError as exc:
             raise self._translate(exc) from exc
-
-    async def _receive_after_wait(self, sock: socket.socket, size: int) -> bytes:
-        while True:
-            try:
-                self._waited = True
-                await trio.lowlevel.wait_readable(sock)
-            except trio.ClosedResourceError:
-                raise trio.ClosedResourceError("the stream was closed") from None
-            try:
-                return sock.recv(size)
-            except BlockingIOError:
-                continue  # a spurious wake-up
-            except OSError as exc:
-                raise self._translate(exc) from exc
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data``, waiting for the socket to drain as needed.
