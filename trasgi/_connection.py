@@ -218,6 +218,7 @@ class _HTTPConnection:
         "_current_parser",
         "answered_error",
         "app",
+        "asks_upgrade",
         "body_less",
         "config",
         "direct_stream",
@@ -265,6 +266,8 @@ class _HTTPConnection:
         self.headers: list[tuple[bytes, bytes]] = []
         #: Whether the current request has no body: it ends with its head.
         self.body_less = False
+        #: Whether the current request has an Upgrade header.
+        self.asks_upgrade = False
         #: Set when a write failed: the client cannot receive anything more.
         self.peer_gone = False
 
@@ -417,9 +420,19 @@ class _HTTPConnection:
         # head that arrives in one read would pass. Measure what it consumed.
         if len(head) > self.config.h11_max_incomplete_event_size:
             raise PeerError(431, "request head too large")
-        self.headers = list(request.headers)  # once, for every later reader
+        # Once, for every later reader; lowering the raw names is the same as
+        # h11's normalised names, and cheaper than iterating its Headers.
+        self.headers = [
+            (name.lower(), value) for name, value in request.headers.raw_items()
+        ]
         check_head(request, head, self.limits, self.headers)
-        self.body_less = not any(name in _BODY_FIELDS for name, _ in self.headers)
+        self.body_less = True
+        self.asks_upgrade = False
+        for name, _ in self.headers:
+            if name in _BODY_FIELDS:
+                self.body_less = False
+            elif name == b"upgrade":
+                self.asks_upgrade = True
 
     async def _wait_while_idle(self, first: bool) -> bool:
         """Wait for a request's first bytes; False when the connection should close."""
@@ -583,7 +596,11 @@ class _HTTPConnection:
     async def _handle(self, request: h11.Request) -> bool:
         """Run the app for one request; return whether to keep the connection."""
         headers = self.headers
-        if self.config.ws != "none" and is_websocket_upgrade(request, headers):
+        if (
+            self.asks_upgrade
+            and self.config.ws != "none"
+            and is_websocket_upgrade(request, headers)
+        ):
             return await serve_websocket(self, request)
         try:
             scope = build_http_scope(
