@@ -11,8 +11,9 @@ non-blocking socket, waits with :func:`trio.lowlevel.wait_readable` /
 trio's checkpoint guarantees, with less around each call.
 
 The accept loop wraps plain TCP and Unix sockets in it; TLS streams wrap
-one like any other stream. The connection handler never knows which stream
-it got.
+one like any other stream. The connection handler serves any stream; it
+recognises this one only to leave it the write timeout and to take bytes
+that already arrived without waiting (:meth:`receive_some_nowait`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _CLOSED_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK})
 
 
 class SendStalled(trio.BrokenResourceError):
-    """The peer took none of a write's remaining bytes for the send timeout."""
+    """The peer did not take a write's bytes within the send timeout."""
 
 
 class DirectSocketStream(trio.abc.HalfCloseableStream):
