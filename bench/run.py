@@ -226,11 +226,15 @@ def print_report(record: dict[str, Any], path: Path) -> None:
         print("\nNotes:\n" + "\n".join(remarks))
     start, end = record["source_start"], record["source_end"]
     print(f"\nMeasured: commit {start['commit']}, code {start['code_sha256']}")
-    if start != end:
+    # The code measured is what matters: a commit of other files (docs,
+    # tests) during the run changes nothing that was measured.
+    if start["code_sha256"] != end["code_sha256"]:
         print(
             f"Warning: trasgi/ or trasgi_web/ changed during the run (now commit "
             f"{end['commit']}, code {end['code_sha256']}): rounds may differ"
         )
+    elif start["commit"] != end["commit"]:
+        print(f"(now commit {end['commit']}; trasgi/ and trasgi_web/ unchanged)")
     print(f"\nRaw results: {path.relative_to(REPO)}")
 
 
