@@ -12,12 +12,8 @@ Run: ``python bench/bare_raw.py --port 8000`` (stops on SIGTERM or Ctrl-C).
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import functools
-import resource
-
 import trio
+from harness import serve_bare
 
 HELLO = b"Hello, world!"
 STREAM_CHUNK = b"x" * (64 * 1024)
@@ -80,23 +76,8 @@ async def handle(stream: trio.SocketStream) -> None:
         await stream.aclose()
 
 
-def raise_file_limit() -> None:
-    """Raise the soft limit on open files to the hard limit."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args()
-    raise_file_limit()
-    serve = functools.partial(
-        trio.serve_tcp, handle, args.port, host=args.host, backlog=2048
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        trio.run(serve)
+    serve_bare(handle, (__doc__ or "").splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -19,9 +19,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -90,6 +94,39 @@ def raise_file_limit() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+def serve_bare(handle: Callable[[Any], Awaitable[None]], description: str) -> None:
+    """Run a bare reference server: ``--host``/``--port``, trio's ``serve_tcp``.
+
+    The two bare loops (``bare_h11.py``, ``bare_raw.py``) differ only in
+    ``handle``, the task of one connection; this is the rest of them.
+    """
+    import argparse
+    import functools
+
+    import trio
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    raise_file_limit()
+    serve = functools.partial(
+        trio.serve_tcp, handle, args.port, host=args.host, backlog=2048
+    )
+    try:
+        trio.run(serve)
+    except BaseException as exc:  # Ctrl-C, possibly grouped by a nursery
+        if not _only_interrupts(exc):
+            raise
+
+
+def _only_interrupts(exc: BaseException) -> bool:
+    """Whether ``exc`` is KeyboardInterrupt, alone or grouped by a nursery."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_interrupts(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
 
 
 def venv_versions() -> dict[str, str]:
