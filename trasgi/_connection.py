@@ -17,6 +17,7 @@ import contextlib
 import http
 import math
 import time
+from collections.abc import Sequence
 from email.utils import formatdate
 from typing import Any
 
@@ -495,44 +496,42 @@ class _HTTPConnection:
             stream is broken, after telling h11 the send failed.
         """
         if len(data) <= WRITE_SLICE:
-            await self._write_slice(data)
+            await self._write_slice((data,))
             return
         # The timeout bounds each slice, not the whole write: a slow but
         # steady reader of a large body keeps going; a stalled one is dropped.
         view = memoryview(data)
         for start in range(0, len(view), WRITE_SLICE):
-            await self._write_slice(view[start : start + WRITE_SLICE])
+            await self._write_slice((view[start : start + WRITE_SLICE],))
 
     async def write_pieces(self, pieces: list[bytes]) -> None:
         """Write a response's pieces: small ones together, in one system call.
 
-        A head and a small body go out in one write: joined when small,
-        gathered by the kernel when the stream can (no copy of a body), and
-        joined otherwise; a large body is written as it is, never copied.
+        Pieces that fit one slice go out in one write: joined when they are
+        small or the stream cannot gather them, gathered by the kernel
+        otherwise (no copy of a body). A large body is written as it is,
+        never copied.
         """
-        if len(pieces) == 1:
-            await self.write(pieces[0])
-            return
         size = sum(len(piece) for piece in pieces)
-        if size <= JOIN_BELOW or (size <= WRITE_SLICE and self.direct_stream is None):
-            await self._write_slice(b"".join(pieces))
-        elif size <= WRITE_SLICE:
-            await self._write_slice(pieces)
-        else:
+        if size > WRITE_SLICE:
             for piece in pieces:
                 await self.write(piece)
+            return
+        if len(pieces) > 1 and (size <= JOIN_BELOW or self.direct_stream is None):
+            pieces = [b"".join(pieces)]
+        await self._write_slice(pieces)
 
-    async def _write_slice(self, data: bytes | memoryview | list[bytes]) -> None:
+    async def _write_slice(self, pieces: Sequence[bytes | memoryview]) -> None:
+        """Write at most a slice, in one piece unless the stream gathers them."""
         try:
             if self.direct_stream is not None:
                 # The stream bounds the write itself: no scope unless it waits.
-                pieces = data if isinstance(data, list) else (data,)
                 await self.direct_stream.send_all_pieces(pieces)
                 return
-            payload = b"".join(data) if isinstance(data, list) else data
+            (data,) = pieces  # other streams get what write_pieces joined
             deadline = trio.current_time() + self.config.timeout_write
             with trio.CancelScope(deadline=deadline):
-                await self.stream.send_all(payload)
+                await self.stream.send_all(data)
                 return
         except SendStalled:
             pass
