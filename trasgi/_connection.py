@@ -790,22 +790,16 @@ class _HTTPConnection:
 
 
 def _head_limits(config: Config) -> HeadLimits:
-    """The head limits of a config: one object shared by its connections."""
-    # Remembered for the last config seen: a server has one, and hashing a
-    # Config (for an lru_cache) costs more than building the limits.
-    global _last_limits
-    if _last_limits is not None and _last_limits[0] is config:
-        return _last_limits[1]
-    limits = HeadLimits(
+    """The head limits of a config.
+
+    Made per connection: building them costs less than hashing a Config to
+    look them up in a cache.
+    """
+    return HeadLimits(
         max_target=config.limit_request_line,
         max_fields=config.limit_request_fields,
         max_body=config.limit_request_body,
     )
-    _last_limits = (config, limits)
-    return limits
-
-
-_last_limits: tuple[Config, HeadLimits] | None = None
 
 
 def _parser(config: Config) -> h11.Connection:
