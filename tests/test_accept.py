@@ -6,7 +6,7 @@ import socket
 
 import trio
 
-from trasgi._accept import MAX_BATCH, accept_loop
+from trasgi._edge.accept import MAX_BATCH, accept_loop
 
 BURST = 300
 

@@ -19,7 +19,8 @@ import pytest
 import trio
 
 from trasgi import Config
-from trasgi._access import (
+from trasgi._config.config import DEFAULT_ACCESS_LOG_FORMAT
+from trasgi._observe.access import (
     FIELDS,
     JSON_FIELDS,
     AccessRecord,
@@ -27,8 +28,7 @@ from trasgi._access import (
     ResponseObserver,
     compile_format,
 )
-from trasgi._config import DEFAULT_ACCESS_LOG_FORMAT
-from trasgi._logging import ColorFormatter, access_line, wants_colors
+from trasgi._observe.logs import ColorFormatter, access_line, wants_colors
 from trasgi.testing import open_client, open_websocket
 
 from .conftest import text_response
@@ -354,7 +354,7 @@ def make_log_record(msg: object, level: int = logging.INFO) -> logging.LogRecord
     ("status", "color"), [(200, "32"), (302, "36"), (404, "33"), (503, "31")]
 )
 def test_colour_formatter_colours_the_status_and_level(status: int, color: str) -> None:
-    from trasgi._access import AccessLine
+    from trasgi._observe.access import AccessLine
 
     line = AccessLine(compile_format(DEFAULT_ACCESS_LOG_FORMAT), record(status=status))
     log_record = make_log_record(line)
@@ -367,7 +367,7 @@ def test_colour_formatter_colours_the_status_and_level(status: int, color: str) 
 
 
 def test_colour_formatter_leaves_json_lines_valid() -> None:
-    from trasgi._access import AccessLine
+    from trasgi._observe.access import AccessLine
 
     log_record = make_log_record(AccessLine(compile_format("json"), RECORD))
     shown = ColorFormatter("%(message)s").format(log_record)
@@ -481,7 +481,7 @@ async def test_a_pipe_gets_no_colours_and_json_lines_are_bare() -> None:
 
 
 def test_environment_and_file_spell_use_colors(tmp_path: Path) -> None:
-    from trasgi._sources import from_toml, parse_text
+    from trasgi._config.sources import from_toml, parse_text
 
     assert parse_text("use_colors", "auto") is None
     assert parse_text("use_colors", "none") is None
@@ -495,7 +495,7 @@ def test_environment_and_file_spell_use_colors(tmp_path: Path) -> None:
 
 
 def test_no_use_colors_is_a_switch() -> None:
-    from trasgi._cli import build_parser
+    from trasgi._ops.cli import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["x:a", "--no-use-colors"]).use_colors is False

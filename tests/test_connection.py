@@ -12,6 +12,8 @@ import trio
 import trio.testing
 
 from trasgi import Config, ConnectionInfo
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import ServerShared
 from trasgi.testing import open_client, open_connection
 
 from .conftest import (
@@ -532,14 +534,14 @@ async def test_limit_concurrency_answers_503() -> None:
         await release.wait()
         await text_response()(scope, receive, send)
 
-    from trasgi._connection import ServerShared, _serve
-
     shared = ServerShared()
     config = Config(limit_concurrency=1)
     pairs = [trio.testing.memory_stream_pair() for _ in range(2)]
     async with trio.open_nursery() as nursery:
         for _, server in pairs:
-            nursery.start_soon(_serve, server, slow, config, ConnectionInfo(), shared)
+            nursery.start_soon(
+                handle_connection, server, slow, config, ConnectionInfo(), shared
+            )
         await pairs[0][0].send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         await trio.testing.wait_all_tasks_blocked()
         await pairs[1][0].send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -601,7 +603,6 @@ async def test_access_log_line_escapes_control_characters(
 
 
 async def test_graceful_shutdown_lets_the_request_finish_then_closes() -> None:
-    from trasgi._connection import ServerShared, _serve
 
     arrived = trio.Event()
     release = trio.Event()
@@ -614,7 +615,9 @@ async def test_graceful_shutdown_lets_the_request_finish_then_closes() -> None:
     shared = ServerShared()
     client_end, server_end = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_serve, server_end, app, Config(), ConnectionInfo(), shared)
+        nursery.start_soon(
+            handle_connection, server_end, app, Config(), ConnectionInfo(), shared
+        )
         await client_end.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         await arrived.wait()
         shared.begin_shutdown()
@@ -626,13 +629,17 @@ async def test_graceful_shutdown_lets_the_request_finish_then_closes() -> None:
 
 
 async def test_shutdown_closes_idle_kept_alive_connections() -> None:
-    from trasgi._connection import ServerShared, _serve
 
     shared = ServerShared()
     client_end, server_end = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(
-            _serve, server_end, text_response(), Config(), ConnectionInfo(), shared
+            handle_connection,
+            server_end,
+            text_response(),
+            Config(),
+            ConnectionInfo(),
+            shared,
         )
         client = RawClient(client_end)
         await client.request()

@@ -7,8 +7,8 @@ from typing import Any
 import h11
 import pytest
 
-from trasgi._cycle import TRANSITIONS, Phase, ResponseCycle, explain
 from trasgi._errors import ASGIProtocolError
+from trasgi._protocol.cycle import TRANSITIONS, Phase, ResponseCycle, explain
 
 START = {"type": "http.response.start", "status": 200, "headers": []}
 START_CL5 = {

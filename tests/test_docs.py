@@ -40,7 +40,8 @@ import trio
 import trio.testing
 
 import trasgi
-from trasgi import _cli, _serve
+from trasgi._ops import cli as _cli
+from trasgi._server import serve as _serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -288,7 +289,7 @@ EXPLANATION = DOCS / "explanation" / "how-asgi-works.md"
 
 def test_cycle_diagram_draws_the_transition_table() -> None:
     """The state diagram and ``_cycle.TRANSITIONS`` must agree, edge for edge."""
-    from trasgi._cycle import TRANSITIONS, Phase
+    from trasgi._protocol.cycle import TRANSITIONS, Phase
 
     (diagram,) = [
         block.code
@@ -306,10 +307,10 @@ def test_cycle_diagram_draws_the_transition_table() -> None:
 
 # -- names and links ---------------------------------------------------------
 
-#: A code span citing names in a module: `_connection.py: _serve → Inbox.fill`.
-#: A bare file name is in the trasgi package; `trasgi_web/_x.py` names another.
+#: A code span citing names in a module: `_io/inbox.py: Inbox.fill → discard`.
+#: A path without a package is in trasgi; `trasgi_web/_x.py` names another.
 _CITATION = re.compile(
-    r"`(?P<file>(?:trasgi(?:_web)?/)?(?:testing/)?_?\w+\.py):\s+(?P<names>[^`]+)`"
+    r"`(?P<file>(?:trasgi(?:_web)?/)?(?:_?\w+/)*_?\w+\.py):\s+(?P<names>[^`]+)`"
 )
 
 

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from trasgi import Config, LifespanFailure
-from trasgi._lifespan import lifespan
+from trasgi._server.lifespan import lifespan
 from trasgi.testing import open_client
 
 from .conftest import Receive, Send

@@ -13,8 +13,8 @@ import pytest
 import trio
 
 from trasgi import Config
-from trasgi._listeners import Bind, parse_bind
-from trasgi._serve import serve
+from trasgi._config.binds import Bind, parse_bind
+from trasgi._server.serve import serve
 
 from .conftest import text_response
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trasgi._logging import access_line, escape, format_client
+from trasgi._observe.logs import access_line, escape, format_client
 
 
 @pytest.mark.parametrize(

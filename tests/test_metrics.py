@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import trasgi
 from trasgi import Config
-from trasgi._metrics import MetricsListenError
+from trasgi._server.metrics import MetricsListenError
 
 from .conftest import Receive, Send
 from .test_cli import assert_one_line_error, read_until, run_cli
@@ -277,7 +277,7 @@ def test_missing_prometheus_client_is_one_line_with_the_fix() -> None:
     # None in sys.modules makes the import fail as if the package were absent.
     program = (
         "import sys; sys.modules['prometheus_client'] = None; "
-        "from trasgi._cli import main; "
+        "from trasgi._ops.cli import main; "
         "sys.exit(main(['examples.hello:app', '--metrics-port', '0']))"
     )
     result = subprocess.run(

@@ -35,7 +35,7 @@ import httpx
 import trio
 from websockets.sync.client import connect
 
-from trasgi import _cli
+from trasgi._ops import cli as _cli
 
 from .conftest import require_tool
 from .test_docs import fenced_blocks

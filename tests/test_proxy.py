@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trasgi import Config, ConnectionInfo
-from trasgi._proxy import (
+from trasgi._protocol.forwarded import (
     UNREADABLE,
     Hop,
     apply_proxy_headers,

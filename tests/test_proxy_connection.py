@@ -17,8 +17,9 @@ import trio
 import trio.testing
 
 from trasgi import Config, ConnectionInfo
-from trasgi._connection import ServerShared, _serve
-from trasgi._proxy_protocol import V2_SIGNATURE
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import ServerShared
+from trasgi._protocol.proxy_header import V2_SIGNATURE
 from trasgi.testing import open_connection, open_websocket
 
 from .conftest import HANG, RawClient, Receive, Send, read_until_closed, status_of
@@ -297,7 +298,9 @@ async def test_the_per_client_limit_counts_the_real_clients() -> None:
     with trio.fail_after(HANG):
         async with trio.open_nursery() as nursery:
             for (client_end, server_end), address in zip(pairs, clients, strict=True):
-                nursery.start_soon(_serve, server_end, slow, config, PROXY, shared)
+                nursery.start_soon(
+                    handle_connection, server_end, slow, config, PROXY, shared
+                )
                 header = f"PROXY TCP4 {address} 127.0.0.1 5000 8000\r\n".encode()
                 await client_end.send_all(header + GET_AND_CLOSE)
                 await trio.testing.wait_all_tasks_blocked()
@@ -331,7 +334,7 @@ def test_bad_proxy_options_get_one_line(args: list[str], words: str) -> None:
 
 
 def test_the_options_come_from_every_source() -> None:
-    from trasgi._sources import from_environ
+    from trasgi._config.sources import from_environ
 
     values, _ = from_environ(
         {

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trasgi import ConnectionInfo
-from trasgi._proxy_protocol import (
+from trasgi._protocol.proxy_header import (
     V2_SIGNATURE,
     ProxyHeader,
     ProxyProtocolError,

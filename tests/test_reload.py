@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from trasgi import Config
-from trasgi._reload import ReloadFilter, watched_dirs
+from trasgi._ops.reload import ReloadFilter, watched_dirs
 
 from .test_workers import assert_one_error_line, get, run_cli, running
 

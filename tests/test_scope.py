@@ -6,7 +6,12 @@ import h11
 import pytest
 
 from trasgi._errors import PeerError
-from trasgi._scope import ConnectionInfo, build_http_scope, decode_path, split_target
+from trasgi._protocol.scope import (
+    ConnectionInfo,
+    build_http_scope,
+    decode_path,
+    split_target,
+)
 
 INFO = ConnectionInfo(client=("10.0.0.1", 5000), server=("127.0.0.1", 8000))
 

@@ -18,7 +18,7 @@ import attrs
 import pytest
 
 import trasgi
-from trasgi import _cli
+from trasgi._ops import cli as _cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "explanation" / "security.md"

@@ -12,7 +12,7 @@ import trio
 
 import trasgi
 from trasgi import Config
-from trasgi._serve import serve
+from trasgi._server.serve import serve
 
 from .conftest import Receive, Send
 

@@ -11,11 +11,11 @@ import trio.testing
 import trustme
 
 from trasgi import ConnectionInfo
-from trasgi._accept import accept_loop
-from trasgi._inbox import Inbox
-from trasgi._listeners import connection_info
-from trasgi._socket_stream import DirectSocketStream, SendStalled
-from trasgi._tls import wrap_listeners
+from trasgi._edge.accept import accept_loop
+from trasgi._edge.listeners import connection_info
+from trasgi._edge.tls import wrap_listeners
+from trasgi._io.inbox import Inbox
+from trasgi._io.socket_stream import DirectSocketStream, SendStalled
 
 
 def _pair() -> tuple[DirectSocketStream, DirectSocketStream]:

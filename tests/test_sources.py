@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from trasgi import Config
-from trasgi._cli import build_parser, config_from_args
-from trasgi._sources import ConfigError, from_environ, from_toml, parse_text
+from trasgi._config.sources import ConfigError, from_environ, from_toml, parse_text
+from trasgi._ops.cli import build_parser, config_from_args
 
 
 def resolve(

@@ -32,16 +32,14 @@ import trio
 import trio.testing
 
 from trasgi import Config, serve_listeners, serve_tcp
-from trasgi._listeners import open_listeners
-from trasgi._systemd import (
-    Notifier,
+from trasgi._edge.activation import (
     PassedSocket,
     SocketActivationError,
-    notify_address,
     parse_listen_fds,
     take_listen_fds,
-    watchdog_interval,
 )
+from trasgi._edge.listeners import open_listeners
+from trasgi._server.notify import Notifier, notify_address, watchdog_interval
 
 from .conftest import (
     Receive,

@@ -35,11 +35,11 @@ from websockets.sync.client import connect
 
 import trasgi
 from trasgi import Config
-from trasgi._config import DEFAULT_SSL_CIPHERS
-from trasgi._scope import ConnectionInfo, TLSInfo, build_http_scope
-from trasgi._serve import serve
-from trasgi._tls import TLSConfigError, build_server_context
-from trasgi._x509 import DERError, subject_rfc4514
+from trasgi._config.config import DEFAULT_SSL_CIPHERS
+from trasgi._edge.tls import TLSConfigError, build_server_context
+from trasgi._edge.x509 import DERError, subject_rfc4514
+from trasgi._protocol.scope import ConnectionInfo, TLSInfo, build_http_scope
+from trasgi._server.serve import serve
 
 from .conftest import HANG, Receive, Send
 from .test_cli import read_until

@@ -13,8 +13,9 @@ from wsproto.connection import Connection
 from wsproto.events import Request, TextMessage
 
 from trasgi import ASGIProtocolError, ClientDisconnected, Config, ConnectionInfo
-from trasgi._connection import ServerShared, _serve
-from trasgi._websocket import CLOSE_TIMEOUT
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import ServerShared
+from trasgi._io.websocket import CLOSE_TIMEOUT
 from trasgi.testing import (
     WebSocketClosed,
     WebSocketDenied,
@@ -156,7 +157,12 @@ async def test_a_client_that_vanishes_is_a_1006_and_send_raises() -> None:
     with trio.fail_after(HANG):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
-                _serve, server_end, app, Config(), ConnectionInfo(), ServerShared()
+                handle_connection,
+                server_end,
+                app,
+                Config(),
+                ConnectionInfo(),
+                ServerShared(),
             )
             await connect_websocket(client_end)
             await client_end.aclose()
@@ -542,7 +548,12 @@ async def test_shutdown_closes_with_1001_and_tells_the_app() -> None:
             for app in apps:
                 client_end, server_end = trio.testing.memory_stream_pair()
                 nursery.start_soon(
-                    _serve, server_end, app, Config(), ConnectionInfo(), shared
+                    handle_connection,
+                    server_end,
+                    app,
+                    Config(),
+                    ConnectionInfo(),
+                    shared,
                 )
                 clients.append(await connect_websocket(client_end))
                 streams.append(client_end)
@@ -578,7 +589,7 @@ async def test_a_handshake_pending_at_shutdown_is_closed_after_its_accept() -> N
     with trio.fail_after(HANG):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
-                _serve, server_end, app, Config(), ConnectionInfo(), shared
+                handle_connection, server_end, app, Config(), ConnectionInfo(), shared
             )
             async with trio.open_nursery() as inner:
                 inner.start_soon(_connect_and_expect_1001, client_end)
@@ -603,7 +614,12 @@ async def test_an_upgrade_arriving_during_shutdown_gets_503() -> None:
     with trio.fail_after(HANG):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
-                _serve, server_end, Echo(), Config(), ConnectionInfo(), shared
+                handle_connection,
+                server_end,
+                Echo(),
+                Config(),
+                ConnectionInfo(),
+                shared,
             )
             await client_end.send_all(head[:20])
             await trio.testing.wait_all_tasks_blocked()
@@ -665,12 +681,12 @@ async def test_the_concurrency_limit_applies_to_websockets() -> None:
         async with trio.open_nursery() as nursery:
             first, server_end = trio.testing.memory_stream_pair()
             nursery.start_soon(
-                _serve, server_end, app, config, ConnectionInfo(), shared
+                handle_connection, server_end, app, config, ConnectionInfo(), shared
             )
             await connect_websocket(first)
             second, server_end = trio.testing.memory_stream_pair()
             nursery.start_soon(
-                _serve, server_end, app, config, ConnectionInfo(), shared
+                handle_connection, server_end, app, config, ConnectionInfo(), shared
             )
             with pytest.raises(WebSocketDenied) as denied:
                 await connect_websocket(second)

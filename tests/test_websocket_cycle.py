@@ -30,9 +30,13 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 
 from trasgi import ASGIProtocolError, ClientDisconnected
-from trasgi._scope import ConnectionInfo, build_websocket_scope, offered_subprotocols
-from trasgi._websocket import is_websocket_upgrade
-from trasgi._ws_cycle import (
+from trasgi._io.websocket import is_websocket_upgrade
+from trasgi._protocol.scope import (
+    ConnectionInfo,
+    build_websocket_scope,
+    offered_subprotocols,
+)
+from trasgi._protocol.ws_cycle import (
     ACCEPT,
     APP_MESSAGES,
     CLOSE,

@@ -26,12 +26,9 @@ import trio
 import trio.testing
 
 from trasgi import Config, ConnectionInfo
-from trasgi._connection import (
-    NEW_CONNECTION_GRACE,
-    ServerShared,
-    _serve,
-)
-from trasgi._serve import _request_budget, serve_tcp
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import NEW_CONNECTION_GRACE, ServerShared
+from trasgi._server.serve import _request_budget, serve_tcp
 
 from .conftest import Receive, Send, read_until_closed
 from .test_docs import fenced_blocks
@@ -487,7 +484,9 @@ async def test_a_new_connection_is_answered_when_shutdown_begins_before_its_requ
     client, server = trio.testing.memory_stream_pair()
     shared = ServerShared()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_serve, server, ok_app, Config(), ConnectionInfo(), shared)
+        nursery.start_soon(
+            handle_connection, server, ok_app, Config(), ConnectionInfo(), shared
+        )
         await trio.testing.wait_all_tasks_blocked()
         shared.begin_shutdown()
         await trio.sleep(NEW_CONNECTION_GRACE / 2)
@@ -503,7 +502,9 @@ async def test_a_silent_new_connection_is_closed_soon_after_shutdown_begins(
     client, server = trio.testing.memory_stream_pair()
     shared = ServerShared()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_serve, server, ok_app, Config(), ConnectionInfo(), shared)
+        nursery.start_soon(
+            handle_connection, server, ok_app, Config(), ConnectionInfo(), shared
+        )
         await trio.testing.wait_all_tasks_blocked()
         started = trio.current_time()
         shared.begin_shutdown()

@@ -2,6 +2,6 @@
 
 import sys
 
-from ._cli import main
+from trasgi._ops.cli import main
 
 sys.exit(main())

@@ -19,12 +19,20 @@ class PeerError(Exception):
     Attributes:
         status_code: The 4xx (or 5xx, for 505) status to answer with.
         reason: A short, plain-text explanation sent as the response body.
+        headers: Header fields the answer must carry besides the server's own,
+            such as ``retry-after`` with a 503.
     """
 
-    def __init__(self, status_code: int, reason: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        reason: str,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
         super().__init__(f"{status_code} {reason}")
         self.status_code = status_code
         self.reason = reason
+        self.headers = headers
 
 
 class ASGIProtocolError(RuntimeError):

@@ -64,13 +64,13 @@ except ImportError as exc:  # pragma: no cover - the test extra has gunicorn
         "trasgi.workers needs gunicorn: pip install 'trasgi[gunicorn]'"
     ) from exc
 
-from ._asgi import ASGIApp, Receive, Scope, Send
-from ._config import Config
-from ._errors import LifespanFailure
-from ._logging import access_logger, error_logger
-from ._serve import serve_listeners
-from ._sources import ConfigError, from_environ
-from ._tls import TLSConfigError, build_server_context, wrap_listeners
+from trasgi._asgi import ASGIApp, Receive, Scope, Send
+from trasgi._config.config import Config
+from trasgi._config.sources import ConfigError, from_environ
+from trasgi._edge.tls import TLSConfigError, build_server_context, wrap_listeners
+from trasgi._errors import LifespanFailure
+from trasgi._observe.logs import access_logger, error_logger
+from trasgi._server.serve import serve_listeners
 
 __all__ = ["TrasgiWorker"]
 

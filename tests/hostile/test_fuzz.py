@@ -1,7 +1,7 @@
 """Fuzzing the real connection handler with hypothesis.
 
 Random bytes, mutated valid requests and random splits of valid ones are fed
-to ``_serve`` over memory streams under trio's mock clock. For every input:
+to ``handle_connection`` over memory streams under trio's mock clock. For every input:
 no exception escapes, everything written parses as a sequence of complete
 HTTP/1.1 responses (or nothing), nothing hangs, and the server still answers
 a valid request on a new connection afterwards.
@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trasgi import Config, ConnectionInfo
-from trasgi._connection import ServerShared, _serve
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import ServerShared
 
 from ..conftest import Receive, Send
 
@@ -104,7 +105,9 @@ async def exchange(chunks: list[bytes], shared: ServerShared) -> bytes:
     client, server = trio.testing.memory_stream_pair()
     output = b""
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_serve, server, fuzz_app, Config(), ConnectionInfo(), shared)
+        nursery.start_soon(
+            handle_connection, server, fuzz_app, Config(), ConnectionInfo(), shared
+        )
         try:
             for chunk in chunks:
                 await client.send_all(chunk)

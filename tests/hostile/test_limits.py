@@ -10,7 +10,8 @@ import trio
 import trio.testing
 
 from trasgi import Config, ConnectionInfo
-from trasgi._connection import ServerShared, _serve
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import ServerShared
 from trasgi.testing import open_connection
 
 from ..conftest import (
@@ -144,7 +145,9 @@ async def test_per_client_connection_cap() -> None:
     infos = [same, same, same, other]
     async with trio.open_nursery() as nursery:
         for (client_end, server_end), info in zip(pairs, infos, strict=True):
-            nursery.start_soon(_serve, server_end, slow, config, info, shared)
+            nursery.start_soon(
+                handle_connection, server_end, slow, config, info, shared
+            )
             await client_end.send_all(
                 b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
             )

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import strategies as st
 
 from trasgi import Config
-from trasgi._strict import _has_fault
+from trasgi._protocol.strict import _has_fault
 from trasgi.testing import open_connection
 
 from ..conftest import Receive, Send, echo_app, header_of, read_until_closed, status_of

@@ -14,11 +14,13 @@ import httpx
 import trio
 import trio.testing
 
-from .._asgi import ASGIApp
-from .._config import Config
-from .._connection import ServerShared, _serve
-from .._lifespan import lifespan
-from .._scope import ConnectionInfo
+from trasgi._asgi import ASGIApp
+from trasgi._config.config import Config
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import ServerShared
+from trasgi._protocol.scope import ConnectionInfo
+from trasgi._server.lifespan import lifespan
+
 from ._memory import TEST_CLIENT, collapse_single_error
 
 
@@ -108,7 +110,7 @@ class _MemoryBackend(httpcore.AsyncNetworkBackend):
 
     def serve(self, stream: trio.abc.Stream, info: ConnectionInfo) -> None:
         self._nursery.start_soon(
-            _serve, stream, self._app, self._config, info, self._shared
+            handle_connection, stream, self._app, self._config, info, self._shared
         )
 
     async def sleep(self, seconds: float) -> None:

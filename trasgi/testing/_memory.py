@@ -13,10 +13,11 @@ import trio.testing
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
-from .._asgi import ASGIApp
-from .._config import Config
-from .._connection import ServerShared, _serve
-from .._scope import ConnectionInfo
+from trasgi._asgi import ASGIApp
+from trasgi._config.config import Config
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import ServerShared
+from trasgi._protocol.scope import ConnectionInfo
 
 StreamPair = tuple[trio.abc.Stream, trio.abc.Stream]
 
@@ -58,7 +59,9 @@ async def open_connection(
     info = info or ConnectionInfo(client=TEST_CLIENT, server=TEST_SERVER)
     with collapse_single_error():
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_serve, server, app, config or Config(), info, shared)
+            nursery.start_soon(
+                handle_connection, server, app, config or Config(), info, shared
+            )
             try:
                 yield client
             finally:

@@ -29,10 +29,12 @@ from wsproto.events import (
 )
 from wsproto.extensions import Extension, PerMessageDeflate
 
-from .._asgi import ASGIApp
-from .._config import Config
-from .._connection import ServerShared, _serve
-from .._scope import ConnectionInfo
+from trasgi._asgi import ASGIApp
+from trasgi._config.config import Config
+from trasgi._io.http1 import handle_connection
+from trasgi._io.shared import ServerShared
+from trasgi._protocol.scope import ConnectionInfo
+
 from ._memory import TEST_CLIENT, TEST_SERVER, StreamPair
 
 #: How long leaving :func:`open_websocket` waits for the closing handshake and
@@ -305,7 +307,7 @@ async def open_websocket(
 
     async def serve() -> None:
         try:
-            await _serve(server_end, app, config or Config(), info, shared)
+            await handle_connection(server_end, app, config or Config(), info, shared)
         finally:
             served.set()
 

@@ -1,0 +1,767 @@
+"""One HTTP/1.1 connection on trio: the request loop and the wire under it.
+
+One connection is one task in the server's handler nursery. The request
+loop reads through the connection's :class:`~trasgi._io.inbox.Inbox` only
+when it needs bytes (backpressure), parses request heads with h11, checks
+them strictly, and hands each request to a
+:class:`~trasgi._io.request_stream.RequestStream`, which runs the
+application. The connection is that stream's
+:class:`~trasgi._io.ports.RequestPort` (and a WebSocket session's
+:class:`~trasgi._io.ports.WebSocketPort`): the body read on demand, the
+framed response written through one :class:`~trasgi._io.writer.StreamWriter`.
+Every timeout is a cancel scope around an await; nothing polls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import http
+import math
+import time
+from collections.abc import Callable, Sequence
+from email.utils import formatdate
+from typing import Any
+
+import h11
+import trio
+
+from trasgi._asgi import ASGIApp
+from trasgi._config.config import Config
+from trasgi._errors import ClientDisconnected, PeerError
+from trasgi._io.inbox import Inbox, discard
+from trasgi._io.proxy_protocol import read_proxy_header
+from trasgi._io.request_stream import Outcome, RequestStream
+from trasgi._io.shared import NEW_CONNECTION_GRACE, RETRY_AFTER, ServerShared
+from trasgi._io.socket_stream import DirectSocketStream
+from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
+from trasgi._io.writer import StreamWriter
+from trasgi._observe.access import AccessRecord, RequestLine
+from trasgi._protocol.cycle import ResponseCycle
+from trasgi._protocol.forwarded import apply_proxy_headers
+from trasgi._protocol.scope import ConnectionInfo, build_http_scope
+from trasgi._protocol.strict import HeadLimits, check_head
+
+#: After the last response on a connection, how long to keep reading what the
+#: client still sends before closing, so that unread bytes do not turn the
+#: close into a reset that destroys that response (RFC 9112 section 9.6).
+LINGER_SECONDS = 2.0
+
+#: While a response is being produced, pipelined bytes of the next request are
+#: read (to notice a disconnect) only while fewer than this many are held; so
+#: at most this plus one read's worth is buffered before reading pauses.
+MAX_PIPELINED_BYTES = 64 * 1024
+
+#: The interim response that lets a waiting client send its body.
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+_SERVER_HEADER = (b"server", b"trasgi")
+#: The fields that give a request a body (RFC 9112 section 6.3).
+_BODY_FIELDS = (b"content-length", b"transfer-encoding")
+
+#: What h11.Connection.next_event() returns.
+H11Event = h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
+
+
+class CloseMode(enum.Enum):
+    """How a finished connection is closed."""
+
+    #: The input was read to its end: close at once.
+    GRACEFUL = "graceful"
+    #: Input may still be on its way (an error answer, an unread body): shut
+    #: the write side, then read and discard briefly before closing, so that
+    #: unread bytes do not reset the last response (RFC 9112 section 9.6).
+    LINGER = "linger"
+    #: The client is gone or a response was cut: close without waiting.
+    ABORT = "abort"
+
+
+class ConnectionPhase(enum.Enum):
+    """Where a connection is between requests; it decides how long to wait."""
+
+    #: Accepted, no request yet: bounded by the header deadline from the
+    #: accept, and by a short grace once shutdown begins.
+    NEW = "new"
+    #: At least one response sent: idle time is bounded by the keep-alive
+    #: timeout, and shutdown ends the wait at once.
+    KEPT_ALIVE = "kept alive"
+
+
+async def serve_connection(
+    stream: trio.abc.Stream,
+    app: ASGIApp,
+    config: Config | None = None,
+    info: ConnectionInfo | None = None,
+    *,
+    state: dict[str, Any] | None = None,
+) -> None:
+    """Serve HTTP/1.1 requests arriving on ``stream`` with the ASGI ``app``.
+
+    Returns when the connection is finished: the client closed it, a timeout
+    expired, a response asked for ``Connection: close``, or an error ended it.
+
+    Args:
+        stream: Any :class:`trio.abc.Stream`: a socket, a TLS stream or an
+            in-memory stream; the handler never looks beneath it.
+        app: The ASGI 3 application.
+        config: Server options; the defaults when omitted.
+        info: Client and server addresses and the scheme, for the scope.
+        state: The lifespan state to copy into each request's scope.
+
+    Resource handling:
+        The stream is always closed on return, gracefully when the last
+        response was complete, abruptly when it had to be cut short.
+
+    Error handling:
+        Errors of the peer get a 4xx answer and a close; ASGI mistakes and
+        exceptions of the application are logged and answered with 500 (or an
+        abort once the response started). Cancellation propagates.
+    """
+    shared = ServerShared(state=state if state is not None else {})
+    await handle_connection(
+        stream, app, config or Config(), info or ConnectionInfo(), shared
+    )
+
+
+async def handle_connection(
+    stream: trio.abc.Stream,
+    app: ASGIApp,
+    config: Config,
+    info: ConnectionInfo,
+    shared: ServerShared,
+) -> None:
+    """Serve one connection of a server whose connections share ``shared``.
+
+    What :func:`serve_connection` does, for the accept loop, the test client
+    and the metrics listener, which count connections server-wide.
+    """
+    connection = HTTP11Connection(stream, app, config, info, shared)
+    client_ip: str | None = None
+    try:
+        # A PROXY protocol header comes first and names the client to count.
+        if await connection.accept_proxy_header():
+            client = connection.info.client
+            client_ip = client[0] if client else None
+            if client_ip is not None:
+                shared.per_client[client_ip] += 1
+            if _over_client_limit(config, shared, client_ip):
+                mode = await connection.refuse_busy_client()
+            else:
+                mode = await connection.run()
+            if mode is CloseMode.LINGER:
+                await connection.linger()
+    finally:
+        # The inbox's sink refers back to the connection: break the cycle so
+        # that the connection is freed now, not at the next garbage collection.
+        connection.inbox.sink = discard
+        if client_ip is not None:
+            shared.per_client[client_ip] -= 1
+            if not shared.per_client[client_ip]:
+                del shared.per_client[client_ip]
+        if isinstance(stream, DirectSocketStream):
+            stream.close()  # cannot block: no cancel scope needed
+        else:
+            await trio.aclose_forcefully(stream)
+
+
+def _over_client_limit(
+    config: Config, shared: ServerShared, client_ip: str | None
+) -> bool:
+    limit = config.limit_per_client
+    return (
+        limit is not None
+        and client_ip is not None
+        and shared.per_client[client_ip] > limit
+    )
+
+
+class _DateHeader:
+    """The Date header value (RFC 9110 section 6.6.1), formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = b""
+
+    def value(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._value = formatdate(now, usegmt=True).encode("ascii")
+        return self._value
+
+
+_date_header = _DateHeader()
+
+
+def wants_keep_alive(request: h11.Request, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the request lets the connection be reused (RFC 9112 section 9.3).
+
+    HTTP/1.1 persists unless ``Connection: close``; HTTP/1.0 connections are
+    closed after the response, as h11 treats them.
+    """
+    if request.http_version != b"1.1":
+        return False
+    for name, value in headers:
+        if name == b"connection" and b"close" in value.lower():
+            return False
+    return True
+
+
+class HTTP11Connection:
+    """The request loop of one HTTP/1.1 connection, and the port of its requests."""
+
+    # Slots: an idle connection is mostly this object and its parser, and
+    # thousands may be open at once.
+    __slots__ = (
+        "_current_parser",
+        "_stashed",
+        "answered_error",
+        "app",
+        "asks_upgrade",
+        "body_less",
+        "closing",
+        "config",
+        "headers",
+        "inbox",
+        "info",
+        "limits",
+        "phase",
+        "requests_served",
+        "shared",
+        "stream",
+        "writer",
+    )
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        app: ASGIApp,
+        config: Config,
+        info: ConnectionInfo,
+        shared: ServerShared,
+    ) -> None:
+        self.stream = stream
+        self.writer = StreamWriter(stream, config.timeout_write)
+        self.app = app
+        self.config = config
+        self.info = info
+        self.shared = shared
+        self.phase = ConnectionPhase.NEW
+        #: Set when the connection must end without a graceful close.
+        self.closing: CloseMode | None = None
+        #: The parser of the current request, made when its bytes arrive (see
+        #: :attr:`parser`).
+        self._current_parser: h11.Connection | None = None
+        self.inbox = Inbox(stream, self.feed_parser)
+        self.limits = _head_limits(config)
+        self.requests_served = 0
+        #: Set once the server wrote an error answer of its own (4xx, 5xx).
+        self.answered_error = False
+        #: The current request's headers as a list, made once per request.
+        self.headers: list[tuple[bytes, bytes]] = []
+        #: Whether the current request has no body: it ends with its head.
+        self.body_less = False
+        #: Whether the current request has an Upgrade header.
+        self.asks_upgrade = False
+        #: A body event read ahead while coalescing a body's last piece.
+        self._stashed: H11Event | None = None
+
+    # -- the connection's facts (ports.ConnectionFacts) ----------------------
+
+    @property
+    def peer_lost(self) -> bool:
+        return self.writer.lost
+
+    @property
+    def peer_closed(self) -> bool:
+        return self.inbox.eof
+
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        headers = []
+        if self.config.date_header:
+            headers.append((b"date", _date_header.value()))
+        if self.config.server_header:
+            headers.append(_SERVER_HEADER)
+        return headers
+
+    def log_access(
+        self, head: RequestLine, status: int, body_bytes: int, started: float
+    ) -> None:
+        observer = self.shared.observer_for(self.config)
+        if observer.enabled():
+            record = AccessRecord.of(
+                head, self.info.client, status, body_bytes, started
+            )
+            observer.on_response(record)
+
+    # -- the connection's life -----------------------------------------------
+
+    async def accept_proxy_header(self) -> bool:
+        """Read the PROXY protocol header, if configured; False to close."""
+        if self.config.proxy_protocol == "off":
+            return True
+        received = await read_proxy_header(self.inbox, self.config, self.info)
+        self.inbox.sink = self.feed_parser
+        if received is None:
+            return False
+        self.info, rest = received
+        if rest:
+            self.parser.receive_data(rest)
+        if self.inbox.eof:
+            self.parser.receive_data(b"")
+        return True
+
+    async def run(self) -> CloseMode:
+        """Serve requests until the connection ends; return how to close it."""
+        request = await self._next_request()
+        while request is not None and await self._handle(request):
+            self._next_cycle()
+            request = await self._next_request()
+        return self._close_mode()
+
+    async def refuse_busy_client(self) -> CloseMode:
+        """Answer a client over its connection limit: read one head, say 503."""
+        request = await self._next_request()
+        if request is not None:
+            await self.refuse(
+                PeerError(503, "too many connections from this client", RETRY_AFTER),
+                request,
+            )
+        return CloseMode.LINGER
+
+    def _close_mode(self) -> CloseMode:
+        """How to close: at once, after lingering, or cut.
+
+        Closing a socket with unread bytes in the kernel makes it send a
+        reset, which can destroy a response the client has not read yet (RFC
+        9112 section 9.6). That risk exists after an error answer (the client
+        may still be sending) or when input was left unread; a connection
+        whose input was consumed to its end closes at once, saving a round
+        trip per connection.
+        """
+        if self.writer.lost or self.closing is CloseMode.ABORT:
+            return CloseMode.ABORT
+        if self.answered_error or not self._read_to_the_end() or self.buffered():
+            # The last case: the start of a request never answered.
+            return CloseMode.LINGER
+        return CloseMode.GRACEFUL
+
+    def _read_to_the_end(self) -> bool:
+        """Whether the request was read to its end, taking an end already buffered.
+
+        A request without a body ends where its head does, but h11 reports
+        that end only when asked: asking here (no waiting) spares a body-less
+        request answered with ``Connection: close`` the linger.
+        """
+        parser = self.parser
+        while parser.their_state is h11.SEND_BODY:
+            try:
+                if parser.next_event() is h11.NEED_DATA:
+                    return False
+            except h11.RemoteProtocolError:
+                return False
+        return parser.their_state is not h11.ERROR
+
+    def _next_cycle(self) -> None:
+        """Start parsing the next request with a fresh h11 connection.
+
+        Responses are framed by :class:`~trasgi._protocol.cycle.ResponseCycle`,
+        not sent through h11, so h11's own cycle cannot be restarted; a new
+        parser takes over whatever the client already pipelined. With nothing
+        pipelined, none is made until bytes arrive: an idle kept-alive
+        connection holds no parser.
+        """
+        leftover, closed = self.parser.trailing_data
+        self._current_parser = None
+        self.phase = ConnectionPhase.KEPT_ALIVE
+        self.headers = []  # not held while the connection waits
+        if leftover:
+            self.parser.receive_data(bytes(leftover))
+        if closed:
+            self.parser.receive_data(b"")
+        self.inbox.sink = self.feed_parser
+
+    @property
+    def parser(self) -> h11.Connection:
+        """The h11 parser of the current request, made on first use."""
+        parser = self._current_parser
+        if parser is None:
+            parser = self._current_parser = _parser(self.config)
+        return parser
+
+    def feed_parser(self, data: bytes) -> None:
+        """The inbox's sink while parsing HTTP: bytes (or b"" at the end) to h11."""
+        self.parser.receive_data(data)
+
+    def buffered(self) -> int:
+        parser = self._current_parser
+        return 0 if parser is None else len(parser.trailing_data[0])
+
+    # -- reading a head ------------------------------------------------------
+
+    async def _next_request(self) -> h11.Request | None:
+        """Read the next request head; None when the connection should close.
+
+        A kept-alive connection may stay idle (no byte of a next request) for
+        the keep-alive timeout. The header-read deadline then bounds the head
+        itself: from the accept for a new connection, from the first byte of
+        the head on a kept-alive one, so that raising the keep-alive timeout
+        (above a load balancer's idle timeout, say) is never silently capped.
+        """
+        # Usually the request is here already (it came with the connection,
+        # or while the previous response was written): take it without the
+        # cancel scope that waiting for it needs. A new connection waits for
+        # its first bytes under the header deadline instead.
+        if (
+            not self.buffered()
+            and not self.inbox.fill_nowait()
+            and self.phase is ConnectionPhase.KEPT_ALIVE
+            and not await self._wait_for_bytes()
+        ):
+            return None
+        try:
+            # Usually the whole head came in the read that ended the idle
+            # wait: then no deadline scope is needed at all.
+            event = self._try_head()
+            if event is None or isinstance(event, h11.Request):
+                return event
+            # A CancelScope with a deadline: move_on_after's generator-based
+            # context manager costs more, on a path taken by every request.
+            deadline = trio.current_time() + self.config.timeout_header_read
+            with trio.CancelScope(deadline=deadline):
+                return await self._read_head()
+        except PeerError as error:
+            await self.refuse(error, None)
+            return None
+        if self.buffered():
+            # A head began but did not finish in time (RFC 9110 section 15.5.9).
+            await self.refuse(PeerError(408, "request head not received in time"), None)
+        return None
+
+    def _try_head(self) -> h11.Request | type[h11.NEED_DATA] | None:
+        """Parse a head from what is buffered: a request, NEED_DATA, or None (closed).
+
+        Error handling:
+            Raises :class:`PeerError` for a malformed or refused head.
+        """
+        buffered = self.parser.trailing_data[0]
+        try:
+            event = self.parser.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise PeerError(exc.error_status_hint, _peer_reason(exc)) from None
+        if isinstance(event, h11.Request):
+            self._check_head(event, buffered[: len(buffered) - self.buffered()])
+            return event
+        if event is h11.NEED_DATA:
+            return h11.NEED_DATA
+        return None  # ConnectionClosed: the client left between requests.
+
+    async def _read_head(self) -> h11.Request | None:
+        while True:
+            event = self._try_head()
+            if event is None or isinstance(event, h11.Request):
+                return event
+            if self.buffered() or self.inbox.eof:
+                await self.inbox.fill()
+            elif not await self._wait_for_bytes():
+                return None
+
+    def _check_head(self, request: h11.Request, head: bytes) -> None:
+        # h11 enforces its size limit only while a head is incomplete: a large
+        # head that arrives in one read would pass. Measure what it consumed.
+        if len(head) > self.config.h11_max_incomplete_event_size:
+            raise PeerError(431, "request head too large")
+        # Once, for every later reader; lowering the raw names is the same as
+        # h11's normalised names, and cheaper than iterating its Headers.
+        self.headers = [
+            (name.lower(), value) for name, value in request.headers.raw_items()
+        ]
+        check_head(request, head, self.limits, self.headers)
+        self.body_less = True
+        self.asks_upgrade = False
+        for name, _ in self.headers:
+            if name in _BODY_FIELDS:
+                self.body_less = False
+            elif name == b"upgrade":
+                self.asks_upgrade = True
+
+    async def _wait_for_bytes(self) -> bool:
+        """Wait for a request's first bytes; False when the connection should close.
+
+        A new connection is bounded by the header-read deadline around this
+        wait, and by :data:`NEW_CONNECTION_GRACE` once shutting down; between
+        requests, the keep-alive timeout applies, and shutdown ends the wait.
+        A cancel scope that shutdown can cancel (or shorten), rather than a
+        task waiting on the shutdown event: this wait happens once per request.
+        """
+        shared = self.shared
+        if self.phase is ConnectionPhase.NEW:
+            waiting = shared.new
+            grace = NEW_CONNECTION_GRACE if shared.shutting_down.is_set() else math.inf
+        elif shared.shutting_down.is_set():
+            return False
+        else:
+            waiting = shared.idle
+            grace = self.config.timeout_keep_alive
+        with trio.CancelScope(deadline=trio.current_time() + grace) as scope:
+            waiting.add(scope)
+            try:
+                await self.inbox.fill()
+                return True
+            finally:
+                waiting.discard(scope)
+        return False
+
+    # -- one request -----------------------------------------------------------
+
+    async def _handle(self, request: h11.Request) -> bool:
+        """Run the app for one request; return whether to keep the connection."""
+        headers = self.headers
+        config = self.config
+        if (
+            self.asks_upgrade
+            and config.ws != "none"
+            and is_websocket_upgrade(request, headers)
+        ):
+            await serve_websocket(self, self.app, request)
+            return False  # an upgraded or refused connection is never reused
+        try:
+            scope = build_http_scope(
+                request,
+                self.info,
+                root_path=config.root_path,
+                state=self.shared.state,
+                headers=headers,
+            )
+        except PeerError as error:
+            await self.refuse(error, request)
+            return False
+        apply_proxy_headers(scope, self.info, config)
+        refusal = self.shared.busy_refusal(config)
+        if refusal is not None:
+            await self.refuse(refusal, request)
+            self.log_access(request, 503, 0, time.perf_counter())
+            return False
+        self.shared.count_request()
+        self.requests_served += 1
+        cycle = ResponseCycle(
+            request.method,
+            request.http_version,
+            keep_alive=wants_keep_alive(request, headers),
+            extra_headers=self.default_headers(),
+        )
+        if self.requests_served >= config.limit_requests_per_connection:
+            cycle.close_after = True
+        stream = RequestStream(
+            self,
+            request,
+            cycle,
+            expects_continue=self.parser.client_is_waiting_for_100_continue,
+        )
+        self._stashed = None
+        outcome = await stream.run(self.app, scope)
+        if outcome is Outcome.REUSABLE:
+            return await self._recycle(stream, cycle)
+        if outcome is Outcome.ABORT:
+            self.closing = CloseMode.ABORT
+        return False
+
+    async def _recycle(self, stream: RequestStream, cycle: ResponseCycle) -> bool:
+        """Make the connection ready for the next request, if it can be reused."""
+        if cycle.must_close:
+            return False  # HTTP/1.0, Connection: close, or a close-delimited body.
+        if self.parser.their_state is h11.SEND_BODY:
+            if stream.continue_withheld:
+                # The client is waiting for 100 Continue before sending its
+                # body; it may never send it, so the stream cannot be reused.
+                return False
+            if self.body_less:
+                # Without Content-Length or Transfer-Encoding a request has no
+                # body (RFC 9112 section 6.3): it ended with its head, and
+                # asking h11 to say so costs an event. The next request's
+                # parser takes over whatever follows.
+                return True
+            if not await self._drain():
+                return False
+        # DONE, or MIGHT_SWITCH_PROTOCOL: an Upgrade request answered with an
+        # ordinary response, which declines the switch (RFC 9110 section 7.8).
+        return self.parser.their_state not in (h11.SEND_BODY, h11.ERROR, h11.CLOSED)
+
+    async def _drain(self) -> bool:
+        """Read and discard an unread request body, up to a bound.
+
+        The end of a body-less request is usually already buffered: it is
+        taken without awaiting, and a deadline scope is opened only when the
+        body must really be read from the client.
+        """
+        budget = self.config.max_drain_bytes
+        deadline = trio.current_time() + self.config.timeout_keep_alive
+        while True:
+            try:
+                event = self.parser.next_event()
+            except h11.RemoteProtocolError:
+                return False
+            if event is h11.NEED_DATA:
+                if self.inbox.eof:
+                    return False
+                with trio.CancelScope(deadline=deadline) as scope:
+                    await self.inbox.fill()
+                if scope.cancelled_caught:
+                    return False
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                return True
+            if not isinstance(event, h11.Data):
+                return False
+            budget -= len(event.data)
+            if budget < 0:
+                return False
+
+    # -- the request port (ports.RequestPort) ----------------------------------
+
+    @property
+    def expects_continue(self) -> bool:
+        return self.parser.client_is_waiting_for_100_continue
+
+    async def read_body(self) -> tuple[bytes, bool] | None:
+        """The next piece of the request body, and whether more follows.
+
+        The end of the body is taken with the last piece when it is already
+        buffered, so a small body arrives in one message.
+
+        Error handling:
+            Raises :class:`PeerError` when the body is malformed.
+        """
+        event = self._stashed or await self._next_body_event()
+        self._stashed = None
+        if isinstance(event, h11.EndOfMessage):
+            return b"", False
+        if not isinstance(event, h11.Data):
+            return None  # ConnectionClosed mid-body
+        try:
+            following = self.parser.next_event()
+        except h11.RemoteProtocolError:
+            following = h11.NEED_DATA  # reported by the next read
+        if isinstance(following, h11.EndOfMessage):
+            return bytes(event.data), False
+        if following is not h11.NEED_DATA:
+            self._stashed = following
+        return bytes(event.data), True
+
+    async def _next_body_event(self) -> H11Event:
+        """Read the next request body event, asking the inbox for bytes as needed.
+
+        Error handling:
+            Raises :class:`PeerError` when the body is malformed.
+        """
+        while True:
+            try:
+                event = self.parser.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise PeerError(exc.error_status_hint, _peer_reason(exc)) from None
+            if event is not h11.NEED_DATA:
+                return event
+            await self.inbox.fill()
+
+    async def send_continue(self) -> None:
+        await self.writer.write(CONTINUE)
+
+    async def write(self, pieces: Sequence[bytes]) -> None:
+        await self.writer.write_pieces(pieces)
+
+    async def wait_for_disconnect(self) -> None:
+        """Read on until the client closes, holding at most a bounded backlog.
+
+        Pipelined bytes of a next request are kept for it; past
+        :data:`MAX_PIPELINED_BYTES` reading pauses until the caller (the
+        request stream, when its response is done) cancels this wait.
+        """
+        while not self.inbox.eof:
+            if self.buffered() > MAX_PIPELINED_BYTES:
+                await trio.sleep_forever()
+            await self.inbox.fill()
+
+    async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
+        """Write a complete plain-text error response; the connection then closes.
+
+        The bytes are built here rather than through h11 because h11 may be
+        in a state (a protocol error, a failed response) that forbids a new
+        response, and this response always ends the connection.
+        """
+        body = error.reason.encode("utf-8") + b"\n"
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"connection", b"close"),
+            *error.headers,
+            *self.default_headers(),
+        ]
+        phrase = http.HTTPStatus(error.status_code).phrase.encode("ascii")
+        data = b"HTTP/1.1 %d %s\r\n" % (error.status_code, phrase)
+        data += b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n"
+        # RFC 9110 section 9.3.2: a response to HEAD carries no body.
+        if head is None or head.method != b"HEAD":
+            data += body
+        self.answered_error = True
+        with contextlib.suppress(ClientDisconnected):
+            await self.writer.write(data)
+
+    # -- the WebSocket port (ports.WebSocketPort) ------------------------------
+
+    def take_over(self, sink: Callable[[bytes], None]) -> None:
+        """Hand the stream to ``sink``, with what h11 read past the head."""
+        trailing, closed = self.parser.trailing_data
+        self.inbox.sink = sink
+        if trailing:
+            sink(bytes(trailing))
+        if closed:
+            sink(b"")
+
+    async def fill(self) -> None:
+        await self.inbox.fill()
+
+    def abort(self) -> None:
+        self.closing = CloseMode.ABORT
+
+    async def close_now(self) -> None:
+        await trio.aclose_forcefully(self.stream)
+
+    async def linger(self) -> None:
+        """Close the write side, then read until the client closes, briefly."""
+        if isinstance(self.stream, trio.abc.HalfCloseableStream):
+            try:
+                await self.stream.send_eof()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+        self.inbox.sink = discard
+        with trio.CancelScope(deadline=trio.current_time() + LINGER_SECONDS):
+            while not self.inbox.eof:
+                await self.inbox.fill()
+
+
+def _head_limits(config: Config) -> HeadLimits:
+    """The head limits of a config.
+
+    Made per connection: building them costs less than hashing a Config to
+    look them up in a cache.
+    """
+    return HeadLimits(
+        max_target=config.limit_request_line,
+        max_fields=config.limit_request_fields,
+        max_body=config.limit_request_body,
+    )
+
+
+def _parser(config: Config) -> h11.Connection:
+    """A new h11 parser for a request, with the configured head size limit."""
+    return h11.Connection(
+        h11.SERVER, max_incomplete_event_size=config.h11_max_incomplete_event_size
+    )
+
+
+def _peer_reason(exc: h11.RemoteProtocolError) -> str:
+    """A short reason for a malformed request, from h11's message."""
+    if exc.error_status_hint == 431:
+        return "request head too large"
+    text = str(exc) or "malformed request"
+    return f"malformed request: {text}"

@@ -1,0 +1,361 @@
+"""The ASGI side of one HTTP request: the ``receive`` and ``send`` given to the app.
+
+A :class:`RequestStream` lives for one request. It speaks ASGI to the
+application and reaches the wire only through its
+:class:`~trasgi._io.ports.RequestPort`, so it does not know which protocol
+carries it. ``receive()`` pulls body pieces from the port only when the
+application asks (backpressure; ``100 Continue`` on the first pull), then
+reports ``http.disconnect``; ``send()`` hands each message to the response
+cycle (pure: it validates the order and frames the bytes) and writes what it
+returns through the port. When the application returns, :meth:`finish`
+applies the error taxonomy and says how the exchange ended.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import trio
+
+from trasgi._asgi import ASGIApp, Message
+from trasgi._errors import ASGIProtocolError, ClientDisconnected, PeerError
+from trasgi._io.faults import AppFaults
+from trasgi._io.ports import RequestPort
+from trasgi._io.shared import RETRY_AFTER
+from trasgi._observe.access import RequestLine
+from trasgi._observe.logs import error_logger
+from trasgi._protocol.cycle import DISCONNECT, Phase
+
+#: How long a shielded last write (a 503 during shutdown) may take.
+LAST_WORDS_SECONDS = 1.0
+
+
+class ResponseFramer(Protocol):
+    """The pure response cycle of the protocol carrying the request.
+
+    It validates the application's messages against the ASGI order (a
+    mistake raises :class:`ASGIProtocolError`) and frames each for the wire.
+    """
+
+    phase: Phase
+    status: int | None
+    body_bytes: int
+    wrote_anything: bool
+    close_after: bool
+
+    def send(self, message: Message) -> Sequence[bytes]: ...
+
+
+class Continue(enum.Enum):
+    """Where the request is with ``Expect: 100-continue`` (RFC 9110 10.1.1)."""
+
+    NOT_EXPECTED = "not expected"
+    #: The client waits for ``100 Continue`` before it sends its body.
+    EXPECTED = "expected"
+    SENT = "sent"
+
+
+class Body(enum.Enum):
+    """Where the application is in reading the request body."""
+
+    READING = "reading"
+    #: The whole body was handed to the application.
+    COMPLETE = "complete"
+    #: The body broke HTTP or a limit; the client was answered with a 4xx.
+    REFUSED = "refused"
+
+
+class App(enum.Enum):
+    """Where the application's call is."""
+
+    RUNNING = "running"
+    RETURNED = "returned"
+    #: It raised, or made an ASGI mistake.
+    FAILED = "failed"
+
+
+class Delivery(enum.Enum):
+    """Whether the exchange is over for ``receive()``: it then reports a disconnect."""
+
+    IN_PROGRESS = "in progress"
+    #: The final body message was written, or the application returned.
+    DONE = "done"
+
+
+class Outcome(enum.Enum):
+    """How an exchange ended, for the connection to decide what comes next."""
+
+    #: A complete response, and nothing against reusing the connection.
+    REUSABLE = "reusable"
+    #: Answered (by the application or with the server's own error), but the
+    #: connection must close: a request limit, ``close_after``, a failure.
+    CLOSE = "close"
+    #: A partial response that cannot be finished: cut the connection, so
+    #: the client sees a truncated message rather than a wrong one.
+    ABORT = "abort"
+
+
+class RequestStream:
+    """One request and its response: the ``receive`` and ``send`` of the app.
+
+    Args:
+        port: The wire under this request.
+        head: The request head, for the access record and log lines.
+        cycle: The response cycle of the protocol carrying the request.
+        expects_continue: Whether the client waits for ``100 Continue``.
+    """
+
+    __slots__ = (
+        "_watches",
+        "app",
+        "body",
+        "body_bytes",
+        "continue_",
+        "cycle",
+        "delivery",
+        "faults",
+        "head",
+        "peer_error",
+        "port",
+        "started",
+    )
+
+    def __init__(
+        self,
+        port: RequestPort,
+        head: RequestLine,
+        cycle: ResponseFramer,
+        *,
+        expects_continue: bool,
+    ) -> None:
+        self.port = port
+        self.head = head
+        self.cycle = cycle
+        self.started = time.perf_counter()
+        self.continue_ = (
+            Continue.EXPECTED if expects_continue else Continue.NOT_EXPECTED
+        )
+        self.body = Body.READING
+        self.app = App.RUNNING
+        self.delivery = Delivery.IN_PROGRESS
+        self.body_bytes = 0
+        self.faults = AppFaults(head)
+        #: The peer's fault found in the body, once answered.
+        self.peer_error: PeerError | None = None
+        #: receive() calls waiting for the end of the exchange.
+        self._watches: set[trio.CancelScope] = set()
+
+    @property
+    def continue_withheld(self) -> bool:
+        """Whether the client still waits for a ``100 Continue`` never sent."""
+        return self.continue_ is Continue.EXPECTED
+
+    # -- running the application -------------------------------------------
+
+    async def run(self, app: ASGIApp, scope: Any) -> Outcome:
+        """Run the application for this request; return how the exchange ended.
+
+        Error handling:
+            Exceptions of the application are logged and answered (see
+            :meth:`finish`). Cancellation propagates, after a shielded 503
+            when the server is shutting down and nothing was sent yet.
+        """
+        shared = self.port.shared
+        shared.in_flight += 1
+        returned = False
+        try:
+            await self._call(app, scope)
+            returned = True
+        finally:
+            shared.in_flight -= 1
+            if not returned:
+                await self._answer_cancelled()
+        return await self.finish()
+
+    async def _call(self, app: ASGIApp, scope: Any) -> None:
+        try:
+            await app(scope, self.receive, self.send)
+        except Exception as exc:
+            self.app = App.FAILED
+            self.faults.classify(exc)
+        finally:
+            if self.app is App.RUNNING:  # returned, or cancelled
+                # An ASGI mistake the application caught is still its failure.
+                mistaken = self.faults.mistake is not None
+                self.app = App.FAILED if mistaken else App.RETURNED
+            self._end_delivery()
+
+    async def _answer_cancelled(self) -> None:
+        """Tell a client whose request was cancelled by shutdown, if still possible.
+
+        Runs while the cancellation propagates (it is re-raised after): a
+        shielded, short write of a 503, so the client learns to retry rather
+        than seeing the connection drop.
+        """
+        port = self.port
+        if not port.shared.shutting_down.is_set():
+            return
+        if self.cycle.wrote_anything or port.peer_lost:
+            return
+        refusal = PeerError(503, "the server is shutting down; retry", RETRY_AFTER)
+        with trio.CancelScope(shield=True), trio.move_on_after(LAST_WORDS_SECONDS):
+            await port.refuse(refusal, self.head)
+
+    async def finish(self) -> Outcome:
+        """Log the response and decide the outcome, answering 500 where owed.
+
+        The error taxonomy: a complete response is logged; a partial one is
+        cut (:attr:`Outcome.ABORT`); no response at all gets a 500, and a log
+        line unless the application's own failure was logged already.
+        """
+        cycle = self.cycle
+        port = self.port
+        if cycle.phase is Phase.COMPLETE:
+            port.log_access(
+                self.head, cycle.status or 0, cycle.body_bytes, self.started
+            )
+            failed = self.app is App.FAILED or self.peer_error is not None
+            if failed or cycle.close_after:
+                return Outcome.CLOSE
+            return Outcome.REUSABLE
+        if port.peer_lost:
+            return Outcome.CLOSE
+        if cycle.wrote_anything:
+            if self.app is not App.FAILED:
+                error_logger.error(
+                    "ASGI application returned before completing the response to %s",
+                    self.faults.describe(),
+                )
+            return Outcome.ABORT
+        if self.peer_error is not None:
+            return Outcome.CLOSE  # answered when the error was found
+        if self.app is not App.FAILED:
+            if port.peer_closed:
+                error_logger.debug(
+                    "client left before a response to %s", self.faults.describe()
+                )
+                return Outcome.CLOSE
+            error_logger.error(
+                "ASGI application returned without sending a response to %s",
+                self.faults.describe(),
+            )
+        await port.refuse(PeerError(500, "Internal Server Error"), self.head)
+        port.log_access(self.head, 500, 0, self.started)
+        return Outcome.CLOSE
+
+    # -- receive -----------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """Give the application the next request message (ASGI ``receive``)."""
+        port = self.port
+        done = self.delivery is Delivery.DONE
+        if done or port.peer_lost or self.body is Body.REFUSED:
+            return dict(DISCONNECT)
+        if self.body is Body.READING:
+            return await self._receive_body()
+        # The body is complete: block until the response is done or the
+        # client leaves (ASGI HTTP spec, "Disconnect").
+        if not port.peer_closed:
+            with trio.CancelScope() as watch:
+                self._watches.add(watch)
+                try:
+                    await port.wait_for_disconnect()
+                finally:
+                    self._watches.discard(watch)
+        return dict(DISCONNECT)
+
+    def _end_delivery(self) -> None:
+        """End the exchange for receive(), waking every call waiting for it."""
+        self.delivery = Delivery.DONE
+        for watch in self._watches:
+            watch.cancel()
+
+    async def _receive_body(self) -> Message:
+        if self.continue_ is Continue.EXPECTED and not self.cycle.wrote_anything:
+            # RFC 9110 section 10.1.1: the client waits for 100 Continue before
+            # sending the body; send it only now that the body is wanted.
+            self.continue_ = Continue.SENT
+            try:
+                await self.port.send_continue()
+            except ClientDisconnected:
+                return dict(DISCONNECT)
+        try:
+            piece = await self._read_piece()
+            if piece is None:
+                return dict(DISCONNECT)  # the connection closed mid-body
+            data, more = piece
+            self._count(data)
+        except PeerError as error:
+            if not self.port.peer_closed:
+                await self._refuse_mid_body(error)
+            return dict(DISCONNECT)
+        if not more:
+            self.body = Body.COMPLETE
+        return {"type": "http.request", "body": data, "more_body": more}
+
+    async def _read_piece(self) -> tuple[bytes, bool] | None:
+        with trio.move_on_after(self.port.config.timeout_body_read):
+            return await self.port.read_body()
+        raise PeerError(408, "request body not received in time")
+
+    def _count(self, data: bytes) -> None:
+        """Count body bytes against the limit.
+
+        Error handling:
+            Raises :class:`PeerError` (413) once the body passes the limit:
+            a chunked body declares no length to check up front.
+        """
+        self.body_bytes += len(data)
+        limit = self.port.config.limit_request_body
+        if limit is not None and self.body_bytes > limit:
+            raise PeerError(413, "request body too large")
+
+    async def _refuse_mid_body(self, error: PeerError) -> None:
+        """The body broke HTTP or a limit: answer now and end the exchange.
+
+        The client gets the 4xx at once (if no response started) rather than
+        whatever the application would make of a truncated body; the
+        application sees ``http.disconnect`` and its later sends raise.
+        """
+        self.peer_error = error
+        self.body = Body.REFUSED
+        port = self.port
+        if not self.cycle.wrote_anything and not port.peer_lost:
+            await port.refuse(error, self.head)
+            port.log_access(self.head, error.status_code, 0, self.started)
+
+    # -- send --------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        """Take one response message from the application (ASGI ``send``).
+
+        Error handling:
+            Raises :class:`ClientDisconnected` once the client is gone, and
+            :class:`ASGIProtocolError` for an out-of-order or malformed message
+            (after logging the mistake).
+        """
+        port = self.port
+        if port.peer_lost:
+            raise ClientDisconnected("the client closed the connection")
+        if self.peer_error is not None:
+            raise ClientDisconnected(
+                f"the request failed ({self.peer_error.status_code}); "
+                "the connection is closing"
+            )
+        cycle = self.cycle
+        if port.shared.shutting_down.is_set() and cycle.phase is Phase.AWAITING_START:
+            cycle.close_after = True
+        try:
+            data = cycle.send(message)
+        except ASGIProtocolError as mistake:
+            self.faults.record_mistake(mistake)
+            raise
+        if data:
+            await port.write(data)
+        if cycle.phase is Phase.COMPLETE:
+            # Only once written: a receive() that reported the disconnect
+            # earlier could let the application cancel its own last send.
+            self._end_delivery()
