@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._cookies import parse_cookie_header
 from ._datastructures import Headers, QueryParams, State
-from ._url import URL
+from ._url import URL, route_path
 
 if TYPE_CHECKING:
     from ._app import App
@@ -85,16 +85,3 @@ class HTTPConnection:
             parameters do not fit it.
         """
         return self.root_path + self.app.url_for(name, **params)
-
-
-def route_path(scope: Scope) -> str:
-    """The path the routes see: ``path`` without the ``root_path`` prefix.
-
-    ASGI servers give ``path`` with ``root_path`` as a prefix (ASGI HTTP
-    spec, "root_path"); a server that does not is tolerated.
-    """
-    path: str = scope.get("path", "/")
-    root_path: str = scope.get("root_path", "")
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        return path[len(root_path) :] or "/"
-    return path

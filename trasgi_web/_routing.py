@@ -19,7 +19,6 @@ from typing import Any
 import trio
 
 from ._concurrency import run_beside_once_waiting
-from ._connection import route_path
 from ._convertors import Converter
 from ._endpoints import Endpoint, Handler, finish_at_once, to_response
 from ._exceptions import HTTPException, WebSocketDisconnect
@@ -28,6 +27,7 @@ from ._patterns import CompiledPath, compile_path
 from ._request import DEFAULT_MAX_BODY_SIZE, ClientDisconnect, Request
 from ._responses import Response
 from ._types import ASGIApp, Receive, Scope, Send
+from ._url import route_path
 from ._websocket import CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, WebSocket
 
 logger = logging.getLogger("trasgi_web")
