@@ -18,7 +18,7 @@ from ._errors import (
     HandlerKey,
     ServerErrorMiddleware,
 )
-from ._request import DEFAULT_MAX_BODY_SIZE
+from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._router import Router, TrailingSlash
 from ._types import ASGIApp, Receive, Scope, Send
 

@@ -23,8 +23,9 @@ from ._convertors import Converter
 from ._endpoints import Endpoint, Handler, finish_at_once, to_response
 from ._exceptions import HTTPException, WebSocketDisconnect
 from ._inbox import Inbox
+from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._patterns import CompiledPath, compile_path
-from ._request import DEFAULT_MAX_BODY_SIZE, ClientDisconnect, Request
+from ._request import ClientDisconnect, Request
 from ._responses import Response
 from ._types import ASGIApp, Receive, Scope, Send
 from ._url import route_path
