@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._cookies import parse_cookie_header
 from ._datastructures import Headers, QueryParams, State
+from ._types import AppLike, Scope
 from ._url import URL, route_path
-
-if TYPE_CHECKING:
-    from ._app import App
-from ._types import Scope
 
 
 class HTTPConnection:
@@ -25,9 +22,9 @@ class HTTPConnection:
         self.scope = scope
 
     @property
-    def app(self) -> App:
+    def app(self) -> AppLike:
         """The :class:`~trasgi_web.App` handling this connection."""
-        app: App = self.scope["app"]
+        app: AppLike = self.scope["app"]
         return app
 
     @cached_property

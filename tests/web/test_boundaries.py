@@ -8,7 +8,8 @@ import sys
 import httpx
 
 import trasgi_web
-from trasgi_web import App, Request
+from trasgi_web import App, BackgroundTasks, Request, State
+from trasgi_web._types import AppLike
 
 PACKAGE = pathlib.Path(trasgi_web.__file__).parent
 
@@ -67,3 +68,11 @@ def test_importing_trasgi_web_loads_no_trasgi_module() -> None:
         cwd=PACKAGE.parent,
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_app_provides_what_connections_need_of_it() -> None:
+    # Connections type scope["app"] as AppLike, not App (which imports them):
+    # this annotated assignment is what makes mypy check that App fits it.
+    app: AppLike = App()
+    assert isinstance(app.state, State)
+    assert isinstance(app.background, BackgroundTasks)
