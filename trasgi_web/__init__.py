@@ -32,10 +32,10 @@ from ._responses import RedirectResponse as RedirectResponse
 from ._responses import Response as Response
 from ._responses import StreamingResponse as StreamingResponse
 from ._router import Router as Router
-from ._routing import Match as Match
-from ._routing import Mount as Mount
-from ._routing import Route as Route
-from ._routing import WebSocketRoute as WebSocketRoute
+from ._routes import Match as Match
+from ._routes import Mount as Mount
+from ._routes import Route as Route
+from ._routes import WebSocketRoute as WebSocketRoute
 from ._sse import EventSourceResponse as EventSourceResponse
 from ._sse import ServerSentEvent as ServerSentEvent
 from ._staticfiles import StaticFiles as StaticFiles

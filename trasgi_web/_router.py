@@ -1,4 +1,7 @@
-"""Router: the route table, its decorators and its dispatch."""
+"""Router: the route table, its decorators and its dispatch.
+
+The entries it holds, and how each matches a request, are in ``_routes.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from ._endpoints import Handler
 from ._exceptions import HTTPException
 from ._patterns import compile_path
 from ._responses import RedirectResponse, Response
-from ._routing import UNSET, BaseRoute, Match, Mount, Route, WebSocketRoute, _Unset
+from ._routes import UNSET, BaseRoute, Match, Mount, Route, WebSocketRoute, _Unset
 from ._types import ASGIApp, Receive, Scope, Send
 from ._url import URL, route_path
 

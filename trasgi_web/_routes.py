@@ -1,4 +1,7 @@
-"""Routes, mounts and the route table that matches them.
+"""The entries of a route table: Route, WebSocketRoute and Mount.
+
+Each entry matches a request and handles it once chosen; the table that
+holds them, in order, is the :class:`~trasgi_web.Router` of ``_router.py``.
 
 A route compares a request's path and method and answers
 :class:`Match`: ``FULL`` (this route handles it), ``PARTIAL`` (the path fits
