@@ -12,7 +12,6 @@ receive and send at once. It runs on any ASGI server that runs trio.
 from ._app import App as App
 from ._background import BackgroundTasks as BackgroundTasks
 from ._convertors import Converter as Converter
-from ._cors import CORSMiddleware as CORSMiddleware
 from ._datastructures import Headers as Headers
 from ._datastructures import MultiDict as MultiDict
 from ._datastructures import MutableHeaders as MutableHeaders
@@ -22,7 +21,9 @@ from ._exceptions import HTTPException as HTTPException
 from ._exceptions import WebSocketDisconnect as WebSocketDisconnect
 from ._files import FileResponse as FileResponse
 from ._forms import FormLimits as FormLimits
-from ._gzip import GZipMiddleware as GZipMiddleware
+from ._middleware.cors import CORSMiddleware as CORSMiddleware
+from ._middleware.gzip import GZipMiddleware as GZipMiddleware
+from ._middleware.trusted_host import TrustedHostMiddleware as TrustedHostMiddleware
 from ._request import ClientDisconnect as ClientDisconnect
 from ._request import Request as Request
 from ._responses import HTMLResponse as HTMLResponse
@@ -32,14 +33,13 @@ from ._responses import RedirectResponse as RedirectResponse
 from ._responses import Response as Response
 from ._responses import StreamingResponse as StreamingResponse
 from ._router import Router as Router
-from ._routing import Match as Match
-from ._routing import Mount as Mount
-from ._routing import Route as Route
-from ._routing import WebSocketRoute as WebSocketRoute
+from ._routes import Match as Match
+from ._routes import Mount as Mount
+from ._routes import Route as Route
+from ._routes import WebSocketRoute as WebSocketRoute
 from ._sse import EventSourceResponse as EventSourceResponse
 from ._sse import ServerSentEvent as ServerSentEvent
 from ._staticfiles import StaticFiles as StaticFiles
-from ._trustedhost import TrustedHostMiddleware as TrustedHostMiddleware
 from ._uploads import FormData as FormData
 from ._uploads import UploadFile as UploadFile
 from ._url import URL as URL

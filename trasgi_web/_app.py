@@ -11,14 +11,9 @@ from typing import Any, TypeVar
 from ._background import DEFAULT_SHUTDOWN_TIMEOUT, BackgroundTasks
 from ._convertors import Converter
 from ._datastructures import State
-from ._errors import (
-    ExceptionHandler,
-    ExceptionHandlers,
-    ExceptionMiddleware,
-    HandlerKey,
-    ServerErrorMiddleware,
-)
-from ._request import DEFAULT_MAX_BODY_SIZE
+from ._errors import ExceptionHandler, ExceptionHandlers, HandlerKey
+from ._limits import DEFAULT_MAX_BODY_SIZE
+from ._middleware.errors import ExceptionMiddleware, ServerErrorMiddleware
 from ._router import Router, TrailingSlash
 from ._types import ASGIApp, Receive, Scope, Send
 

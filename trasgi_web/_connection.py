@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._cookies import parse_cookie_header
 from ._datastructures import Headers, QueryParams, State
-from ._url import URL
-
-if TYPE_CHECKING:
-    from ._app import App
-from ._types import Scope
+from ._types import AppLike, Scope
+from ._url import URL, route_path
 
 
 class HTTPConnection:
@@ -25,9 +22,9 @@ class HTTPConnection:
         self.scope = scope
 
     @property
-    def app(self) -> App:
+    def app(self) -> AppLike:
         """The :class:`~trasgi_web.App` handling this connection."""
-        app: App = self.scope["app"]
+        app: AppLike = self.scope["app"]
         return app
 
     @cached_property
@@ -85,16 +82,3 @@ class HTTPConnection:
             parameters do not fit it.
         """
         return self.root_path + self.app.url_for(name, **params)
-
-
-def route_path(scope: Scope) -> str:
-    """The path the routes see: ``path`` without the ``root_path`` prefix.
-
-    ASGI servers give ``path`` with ``root_path`` as a prefix (ASGI HTTP
-    spec, "root_path"); a server that does not is tolerated.
-    """
-    path: str = scope.get("path", "/")
-    root_path: str = scope.get("root_path", "")
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        return path[len(root_path) :] or "/"
-    return path

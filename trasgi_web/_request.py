@@ -10,12 +10,9 @@ from typing import Any
 from ._connection import HTTPConnection
 from ._exceptions import HTTPException
 from ._forms import FormLimits, parse_form
+from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._types import Receive, Scope
 from ._uploads import FormData
-
-#: The body limit when neither the app nor the route sets one: enough for
-#: JSON and form posts; uploads raise it where they are accepted.
-DEFAULT_MAX_BODY_SIZE = 4 * 1024 * 1024
 
 
 class ClientDisconnect(Exception):

@@ -1,19 +1,21 @@
-"""Router: the route table, its decorators and its dispatch."""
+"""Router: the route table, its decorators and its dispatch.
+
+The entries it holds, and how each matches a request, are in ``_routes.py``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol, TypeVar
 
-from ._connection import route_path
 from ._convertors import Converter, default_converters
 from ._endpoints import Handler
 from ._exceptions import HTTPException
 from ._patterns import compile_path
 from ._responses import RedirectResponse, Response
-from ._routing import UNSET, BaseRoute, Match, Mount, Route, WebSocketRoute, _Unset
+from ._routes import UNSET, BaseRoute, Match, Mount, Route, WebSocketRoute, _Unset
 from ._types import ASGIApp, Receive, Scope, Send
-from ._url import URL
+from ._url import URL, route_path
 
 _H = TypeVar("_H", bound=Handler)
 

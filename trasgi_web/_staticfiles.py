@@ -7,11 +7,10 @@ import stat
 
 import trio
 
-from ._connection import route_path
 from ._files import FileResponse
 from ._responses import PlainTextResponse, RedirectResponse, Response
 from ._types import Receive, Scope, Send
-from ._url import URL
+from ._url import URL, route_path
 
 
 class StaticFiles:

@@ -1,4 +1,4 @@
-"""The URL of a request, rebuilt from its ASGI scope."""
+"""The URL of a request and the path its routes see, both read from the scope."""
 
 from __future__ import annotations
 
@@ -47,6 +47,19 @@ class URL:
     def __str__(self) -> str:
         query = f"?{self.query}" if self.query else ""
         return f"{self.scheme}://{self.netloc}{self.path}{query}"
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes see: ``path`` without the ``root_path`` prefix.
+
+    ASGI servers give ``path`` with ``root_path`` as a prefix (ASGI HTTP
+    spec, "root_path"); a server that does not is tolerated.
+    """
+    path: str = scope.get("path", "/")
+    root_path: str = scope.get("root_path", "")
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        return path[len(root_path) :] or "/"
+    return path
 
 
 def _host_header(scope: Scope) -> str | None:

@@ -17,7 +17,7 @@ from trasgi_web import (
     StreamingResponse,
     TrustedHostMiddleware,
 )
-from trasgi_web._gzip import accepts_gzip
+from trasgi_web._middleware.gzip import accepts_gzip
 from trasgi_web._types import ASGIApp, Message, Receive, Scope, Send
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._datastructures import Headers, MutableHeaders
-from ._responses import PlainTextResponse, Response
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from .._datastructures import Headers, MutableHeaders
+from .._responses import PlainTextResponse, Response
+from .._types import ASGIApp, Message, Receive, Scope, Send
 
 _SAFE_METHODS = ("GET", "HEAD", "POST")
 

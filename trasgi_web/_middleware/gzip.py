@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import zlib
 
-from ._datastructures import Headers, MutableHeaders
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from .._datastructures import Headers, MutableHeaders
+from .._types import ASGIApp, Message, Receive, Scope, Send
 
 #: Bodies smaller than this are sent as they are: gzip's header and trailer
 #: (18 bytes) and the CPU cost outweigh the saving.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._datastructures import Headers
-from ._responses import PlainTextResponse, RedirectResponse
-from ._types import ASGIApp, Receive, Scope, Send
-from ._url import URL
+from .._datastructures import Headers
+from .._responses import PlainTextResponse, RedirectResponse
+from .._types import ASGIApp, Receive, Scope, Send
+from .._url import URL
 
 
 class TrustedHostMiddleware:

@@ -1,4 +1,7 @@
-"""Routes, mounts and the route table that matches them.
+"""The entries of a route table: Route, WebSocketRoute and Mount.
+
+Each entry matches a request and handles it once chosen; the table that
+holds them, in order, is the :class:`~trasgi_web.Router` of ``_router.py``.
 
 A route compares a request's path and method and answers
 :class:`Match`: ``FULL`` (this route handles it), ``PARTIAL`` (the path fits
@@ -19,15 +22,16 @@ from typing import Any
 import trio
 
 from ._concurrency import run_beside_once_waiting
-from ._connection import route_path
 from ._convertors import Converter
 from ._endpoints import Endpoint, Handler, finish_at_once, to_response
 from ._exceptions import HTTPException, WebSocketDisconnect
 from ._inbox import Inbox
+from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._patterns import CompiledPath, compile_path
-from ._request import DEFAULT_MAX_BODY_SIZE, ClientDisconnect, Request
+from ._request import ClientDisconnect, Request
 from ._responses import Response
 from ._types import ASGIApp, Receive, Scope, Send
+from ._url import route_path
 from ._websocket import CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, WebSocket
 
 logger = logging.getLogger("trasgi_web")
