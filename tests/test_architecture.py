@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("trasgi._config",),
     ("trasgi._protocol",),
     ("trasgi._observe",),
-    ("trasgi._asgi", "trasgi._errors", "trasgi._version"),
+    ("trasgi._asgi", "trasgi._errors", "trasgi._exits", "trasgi._version"),
 )
 
 #: The pure layer: no I/O, no clock, no concurrency library.

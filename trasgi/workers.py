@@ -67,7 +67,7 @@ except ImportError as exc:  # pragma: no cover - the test extra has gunicorn
 from trasgi._asgi import ASGIApp, Receive, Scope, Send
 from trasgi._config.config import Config
 from trasgi._config.sources import ConfigError, from_environ
-from trasgi._edge.tls import TLSConfigError, build_server_context, wrap_listeners
+from trasgi._edge.tls import TLSConfigError, build_server_context, with_tls
 from trasgi._errors import LifespanFailure
 from trasgi._observe.logs import access_logger, error_logger
 from trasgi._server.serve import serve_listeners
@@ -453,8 +453,7 @@ class TrasgiWorker(Worker):  # type: ignore[misc]  # gunicorn has no type hints
             trio.SocketListener(trio.socket.from_stdlib_socket(sock.dup()))
             for sock in self.sockets
         ]
-        if self._tls is not None:
-            listeners = list(wrap_listeners(listeners, self._tls))
+        listeners = with_tls(listeners, self._tls)
         failure: LifespanFailure | None = None
         with trio.open_signal_receiver(
             signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1

@@ -113,7 +113,7 @@ class _DirectSource:
         )
         if self.tls is None:
             return direct
-        # As trio.SSLListener would wrap it (see _tls.wrap_listeners).
+        # As trio.SSLListener would wrap it (see tls.wrap_listeners).
         return trio.SSLStream(direct, self.tls, server_side=True, https_compatible=True)
 
 

@@ -19,7 +19,7 @@ import trio
 from trasgi._config.binds import Bind, parse_bind
 from trasgi._config.config import Config
 from trasgi._edge.activation import PassedSocket, SocketActivationError
-from trasgi._edge.tls import build_server_context, tls_info, wrap_listeners
+from trasgi._edge.tls import build_server_context, tls_info, with_tls
 from trasgi._io.socket_stream import DirectSocketStream
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.scope import ConnectionInfo
@@ -69,9 +69,7 @@ async def open_listeners(
             "--bind, --uds and --fd are not used",
             ", ".join(map(str, passed)),
         )
-    if context is not None:
-        return list(wrap_listeners(listeners, context))
-    return list(listeners)
+    return with_tls(listeners, context)
 
 
 def _configured_binds(config: Config) -> list[Bind]:
@@ -91,7 +89,7 @@ def _adopt_passed(passed: PassedSocket) -> trio.SocketListener:
     application starts inherits it (``sd_listen_fds`` sets close-on-exec too).
     """
     try:
-        sock = socket.socket(fileno=passed.fd)
+        sock = socket.socket(fileno=passed.fd)  # the family and type are read
     except OSError as exc:
         raise SocketActivationError(
             f"systemd passed {passed}, which is not a socket: {exc.strerror}"
@@ -103,28 +101,35 @@ def _adopt_passed(passed: PassedSocket) -> trio.SocketListener:
             f"systemd passed {passed}, which is not a listening stream socket: "
             "use ListenStream= with Accept=no"
         )
+    return adopt_listening_socket(sock)
+
+
+def adopt_listening_socket(sock: socket.socket) -> trio.SocketListener:
+    """A listener that owns ``sock`` (not a copy), which no child inherits.
+
+    The descriptor itself is adopted: closing the listener at shutdown must
+    close the socket, so that new clients are refused rather than left queued
+    on a copy nobody accepts from. And a process the application starts must
+    not hold the server's socket open (``sd_listen_fds`` and ``pass_fds``
+    leave descriptors inheritable).
+    """
     sock.set_inheritable(False)
     return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+
+
+def adopt_fd(fd: int) -> trio.SocketListener:
+    """Serve on an inherited listening socket, whatever its family."""
+    return adopt_listening_socket(socket.socket(fileno=fd))
 
 
 async def _open(bind: Bind, config: Config) -> list[trio.SocketListener]:
     if bind.kind == "unix":
         return [await _open_unix(bind.path, config.backlog, config.uds_permissions)]
     if bind.kind == "fd":
-        return [_adopt_fd(bind.fd)]
+        return [adopt_fd(bind.fd)]
     return await trio.open_tcp_listeners(
         bind.port, host=bind.host, backlog=config.backlog
     )
-
-
-def _adopt_fd(fd: int) -> trio.SocketListener:
-    """Serve on an inherited listening socket, whatever its family.
-
-    The descriptor itself is adopted, not a copy: closing the listener at
-    shutdown must close the socket, so that new clients are refused rather
-    than left queued on a copy nobody accepts from.
-    """
-    return trio.SocketListener(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))
 
 
 async def _open_unix(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import ssl
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import trio
@@ -202,8 +203,22 @@ def _load_client_verification(context: ssl.SSLContext, config: Config) -> None:
     context.verify_mode = CERT_REQUIREMENTS[config.ssl_cert_reqs]
 
 
+def with_tls(
+    listeners: Sequence[trio.SocketListener], context: ssl.SSLContext | None
+) -> list[trio.abc.Listener[trio.abc.Stream]]:
+    """The listeners, serving TLS on each when there is a context.
+
+    The one place where a server's listeners become TLS listeners: the
+    command line, ``serve_tcp``, the worker processes and the gunicorn worker
+    all come here with what :func:`build_server_context` gave them.
+    """
+    if context is None:
+        return list(listeners)
+    return list(wrap_listeners(listeners, context))
+
+
 def wrap_listeners(
-    listeners: list[trio.SocketListener], context: ssl.SSLContext
+    listeners: Sequence[trio.SocketListener], context: ssl.SSLContext
 ) -> list[trio.SSLListener[trio.SocketStream]]:
     """Serve TLS on each listener.
 

@@ -24,6 +24,7 @@ from trasgi._config.sources import ConfigError, from_environ, from_toml, validat
 from trasgi._edge.activation import SocketActivationError
 from trasgi._edge.tls import TLSConfigError
 from trasgi._errors import AppLoadError, LifespanFailure
+from trasgi._exits import EXIT_FAILURE, EXIT_STARTUP_FAILED, EXIT_USAGE
 from trasgi._observe.access import JSON_FORMAT
 from trasgi._observe.logs import (
     LogConfigError,
@@ -41,13 +42,6 @@ from trasgi._server.serve import run
 from trasgi._version import __version__
 
 _H11_VERSION = getattr(h11, "__version__", "unknown")
-
-#: Exit status for a usage error (argparse's own convention).
-EXIT_USAGE = 2
-#: Exit status when the application cannot be loaded or the server cannot start.
-EXIT_FAILURE = 1
-#: Exit status when the application's lifespan startup fails (as uvicorn).
-EXIT_STARTUP_FAILED = 3
 
 
 def version_text() -> str:

@@ -31,9 +31,9 @@ import trio
 
 from trasgi._config.config import Config
 from trasgi._edge.listeners import open_listeners
+from trasgi._exits import FORCED_EXIT_STATUS
 from trasgi._observe.logs import error_logger
 from trasgi._ops.supervisor import (
-    FORCED_EXIT_STATUS,
     WorkerProcess,
     describe_exit,
     listener_fds,

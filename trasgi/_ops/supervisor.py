@@ -41,9 +41,9 @@ import trio
 from trasgi._config.config import Config
 from trasgi._edge.activation import take_listen_fds
 from trasgi._edge.listeners import describe_listener, open_listeners
+from trasgi._exits import EXIT_FAILURE, FORCED_EXIT_STATUS
 from trasgi._observe.logs import error_logger
 from trasgi._ops.worker_process import (
-    EXIT_FAILURE,
     WORKER_COMMAND,
     Channel,
     WorkerSpec,
@@ -68,8 +68,6 @@ STABLE_UPTIME = 10.0
 #: Added to the graceful timeout before a worker is killed: its lifespan
 #: shutdown and the interpreter's exit take time after the last request.
 STOP_MARGIN = 5.0
-#: Exit status when a second signal forced the stop (as ``_serve.py`` has it).
-FORCED_EXIT_STATUS = 1
 
 
 class WorkersFailed(Exception):

@@ -39,17 +39,16 @@ import trio
 
 from trasgi._asgi import ASGIApp
 from trasgi._config.config import Config
-from trasgi._edge.tls import TLSConfigError, build_server_context, wrap_listeners
+from trasgi._edge.listeners import adopt_fd
+from trasgi._edge.tls import TLSConfigError, build_server_context, with_tls
 from trasgi._errors import AppLoadError, LifespanFailure
+from trasgi._exits import EXIT_FAILURE, EXIT_STARTUP_FAILED
 from trasgi._observe.logs import apply_log_config, configure, error_logger, wants_colors
 from trasgi._server.importer import load_app
 from trasgi._server.serve import serve_listeners
 
 #: The command that starts a worker, followed by the control channel's fd.
 WORKER_COMMAND = (sys.executable, "-m", "trasgi._ops.worker_process")
-#: Exit statuses, as the command line's (``_cli.py``) for the same failures.
-EXIT_FAILURE = 1
-EXIT_STARTUP_FAILED = 3
 #: A control line longer than this is not ours: the spec is a few KiB.
 MAX_LINE = 1024 * 1024
 #: Variables that address the service's main process only: a worker that
@@ -187,21 +186,7 @@ def _set_up_logging(config: Config) -> None:
 def _adopt_listeners(spec: WorkerSpec) -> list[trio.abc.Listener[trio.abc.Stream]]:
     """Listeners on the inherited sockets, TLS ones when the config says so."""
     context = build_server_context(spec.config)
-    listeners = [_adopt_inherited(fd) for fd in spec.fds]
-    if context is None:
-        return list(listeners)
-    return list(wrap_listeners(listeners, context))
-
-
-def _adopt_inherited(fd: int) -> trio.SocketListener:
-    """A listener that owns an inherited socket, which no child of ours inherits.
-
-    The descriptor came through ``pass_fds``, which makes it inheritable:
-    a process the application starts must not hold the server's socket open.
-    """
-    sock = socket.socket(fileno=fd)  # the family and type are read from it
-    sock.set_inheritable(False)
-    return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+    return with_tls([adopt_fd(fd) for fd in spec.fds], context)
 
 
 async def _fail(control: Channel, message: str, status: int = EXIT_FAILURE) -> int:

@@ -39,6 +39,7 @@ from trasgi._io.http1 import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._observe.access import AccessRecord, SilentObserver
 from trasgi._observe.logs import error_logger
+from trasgi._server.beside import tasks_beside
 
 if TYPE_CHECKING:
     import prometheus_client
@@ -197,18 +198,9 @@ async def serving_metrics(
         return
     metrics = ServerMetrics(shared)
     listeners = await _open_metrics_listeners(config.metrics_host, config.metrics_port)
-    failure: BaseException | None = None
-    async with trio.open_nursery() as nursery:
+    async with tasks_beside() as nursery:
         await nursery.start(_serve_metrics, metrics, listeners)
-        try:
-            yield metrics
-        except BaseException as exc:  # re-raised below, Cancelled included
-            # Raised outside the nursery, so callers catch it as itself
-            # rather than inside an exception group.
-            failure = exc
-        nursery.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+        yield metrics
 
 
 async def _open_metrics_listeners(host: str, port: int) -> list[trio.SocketListener]:

@@ -26,6 +26,7 @@ import trio
 
 from trasgi._edge.activation import is_ascii_number
 from trasgi._observe.logs import error_logger
+from trasgi._server.beside import tasks_beside
 
 
 def notify_address(environ: Mapping[str, str]) -> str | None:
@@ -175,15 +176,8 @@ async def notifying_systemd(
         if notifier.watchdog_interval is None:
             yield notifier
             return
-        failure: BaseException | None = None
-        async with trio.open_nursery() as nursery:
+        async with tasks_beside() as nursery:
             nursery.start_soon(notifier.feed_watchdog)
-            try:
-                yield notifier
-            except BaseException as exc:  # re-raised below, Cancelled included
-                failure = exc
-            nursery.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
+            yield notifier
     finally:
         notifier.close()

@@ -28,16 +28,16 @@ from trasgi._edge.accept import accept_loop
 from trasgi._edge.activation import take_listen_fds
 from trasgi._edge.listeners import connection_info, describe_listener, open_listeners
 from trasgi._edge.tls import (
-    TLSConfigError,
     build_server_context,
     complete_handshake,
-    wrap_listeners,
+    with_tls,
 )
-from trasgi._errors import LifespanFailure
+from trasgi._exits import FORCED_EXIT_STATUS
 from trasgi._io.http1 import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._observe.access import ResponseObserver
 from trasgi._observe.logs import error_logger, format_client
+from trasgi._server.beside import tasks_beside
 from trasgi._server.lifespan import lifespan
 from trasgi._server.metrics import serving_metrics
 from trasgi._server.notify import Notifier, notifying_systemd
@@ -90,7 +90,7 @@ async def serve_tcp(
     listeners = await trio.open_tcp_listeners(port, host=host, backlog=config.backlog)
     await serve_listeners(
         app,
-        wrap_listeners(listeners, context) if context is not None else listeners,
+        with_tls(listeners, context),
         config=config,
         shutdown_trigger=shutdown_trigger,
         task_status=task_status,
@@ -263,10 +263,6 @@ async def serve(
     )
 
 
-#: Exit status when a second signal forces the server to stop.
-FORCED_EXIT_STATUS = 1
-
-
 def run(app: ASGIApp | str, *, config: Config | None = None, **options: Any) -> None:
     """Run a server in the current thread until SIGINT or SIGTERM.
 
@@ -303,34 +299,28 @@ def run(app: ASGIApp | str, *, config: Config | None = None, **options: Any) -> 
 async def _serve_until_signal(app: ASGIApp, config: Config) -> bool:
     """Serve until a signal; return True when a second signal forced the exit."""
     stop = trio.Event()
+    serving = trio.CancelScope()
     forced = False
-    failure: OSError | LifespanFailure | TLSConfigError | None = None
+
+    async def watch_signals(signals: AsyncIterator[int]) -> None:
+        nonlocal forced
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if not stop.is_set():
+                error_logger.info(
+                    "received %s: shutting down gracefully (again to force)", name
+                )
+                stop.set()
+            else:
+                error_logger.warning("received %s again: forcing exit", name)
+                forced = True
+                serving.cancel()
+
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-
-            async def watch_signals() -> None:
-                nonlocal forced
-                async for signum in signals:
-                    name = signal.Signals(signum).name
-                    if not stop.is_set():
-                        error_logger.info(
-                            "received %s: shutting down gracefully (again to force)",
-                            name,
-                        )
-                        stop.set()
-                    else:
-                        error_logger.warning("received %s again: forcing exit", name)
-                        forced = True
-                        nursery.cancel_scope.cancel()
-
-            nursery.start_soon(watch_signals)
-            try:
+        # Expected failures (OSError, LifespanFailure, TLSConfigError) leave
+        # as themselves, not in an exception group, for the caller to report.
+        async with tasks_beside() as nursery:
+            nursery.start_soon(watch_signals, signals)
+            with serving:
                 await serve(app, config, shutdown_trigger=stop.wait)
-            except (OSError, LifespanFailure, TLSConfigError) as exc:
-                # Expected failures leave the nursery as themselves, not
-                # wrapped in an exception group, for the caller to report.
-                failure = exc
-            nursery.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
     return forced
