@@ -40,8 +40,8 @@ import trio
 import trio.testing
 
 import trasgi
+from trasgi import _exits
 from trasgi._ops import cli as _cli
-from trasgi._server import serve as _serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -275,10 +275,10 @@ def test_cli_page_lists_the_exit_statuses() -> None:
     }
     assert listed == {
         0,
-        _cli.EXIT_FAILURE,
-        _cli.EXIT_USAGE,
-        _cli.EXIT_STARTUP_FAILED,
-        _serve.FORCED_EXIT_STATUS,
+        _exits.EXIT_FAILURE,
+        _exits.EXIT_USAGE,
+        _exits.EXIT_STARTUP_FAILED,
+        _exits.FORCED_EXIT_STATUS,
     }
 
 
