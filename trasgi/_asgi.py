@@ -46,6 +46,25 @@ class HTTPScope(TypedDict):
     extensions: dict[str, dict[str, Any]]
 
 
+class WebSocketScope(TypedDict):
+    """The scope of one WebSocket (ASGI websocket spec, "Connection Scope")."""
+
+    type: Literal["websocket"]
+    asgi: ASGIVersions
+    http_version: str
+    scheme: str
+    path: str
+    raw_path: bytes
+    query_string: bytes
+    root_path: str
+    headers: list[tuple[bytes, bytes]]
+    client: tuple[str, int] | None
+    server: tuple[str, int | None] | None
+    subprotocols: list[str]
+    state: dict[str, Any]
+    extensions: dict[str, dict[str, Any]]
+
+
 class LifespanScope(TypedDict):
     """The scope of the lifespan protocol (ASGI lifespan spec)."""
 

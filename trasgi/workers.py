@@ -361,8 +361,8 @@ class TrasgiWorker(Worker):  # type: ignore[misc]  # gunicorn has no type hints
 
     Signals, as gunicorn's own workers treat them:
 
-    * SIGTERM (``kill -TERM`` on the master, a ``SIGHUP`` reload, ``--max-
-      requests``): graceful shutdown; in-flight requests get
+    * SIGTERM (``kill -TERM`` on the master, a ``SIGHUP`` reload,
+      ``--max-requests``): graceful shutdown; in-flight requests get
       ``--graceful-timeout`` seconds, then the lifespan shutdown runs.
     * SIGINT, SIGQUIT: quick stop; gunicorn's ``worker_int`` hook runs and
       everything is cancelled, without the lifespan shutdown.

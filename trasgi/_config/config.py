@@ -1,7 +1,7 @@
 """The one source of truth for server configuration.
 
 Every option the server knows is a field of :class:`Config`. The command line
-(``_cli.py``) is derived from these fields and their metadata, so an option
+(``_ops/cli.py``) is derived from these fields and their metadata, so an option
 cannot exist in one place and be missing from another. Each default is a named
 constant that states why it has its value.
 """

@@ -9,7 +9,7 @@ event-loop servers drain the queue on each readiness notification.
 
 Plain socket listeners, and the TLS listeners trasgi makes over them, are
 accepted from directly: each connection is served through a
-:class:`~trasgi._socket_stream.DirectSocketStream` (inside a
+:class:`~trasgi._io.socket_stream.DirectSocketStream` (inside a
 :class:`trio.SSLStream` for TLS). Other listeners go through their own
 ``accept``.
 """
@@ -58,7 +58,7 @@ async def accept_loop(
     """Accept connections forever, starting ``handler`` for each one.
 
     Connections of a plain socket listener are served through
-    :class:`~trasgi._socket_stream.DirectSocketStream` with ``send_timeout``;
+    :class:`~trasgi._io.socket_stream.DirectSocketStream` with ``send_timeout``;
     those of a TLS listener made by trasgi, through one inside a
     :class:`trio.SSLStream`.
 

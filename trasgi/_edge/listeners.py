@@ -35,16 +35,16 @@ async def open_listeners(
 
     ``--uds``, ``--fd`` and each ``--bind`` add a listener; ``--host`` and
     ``--port`` are used when none of them is given. Sockets passed by systemd
-    (``passed``, from :func:`~trasgi._systemd.take_listen_fds`) replace all of
+    (``passed``, from :func:`~trasgi._edge.activation.take_listen_fds`) replace all of
     these, as in gunicorn and uvicorn: the ``.socket`` unit says where to
     listen. With ``--ssl-certfile``, every listener serves TLS
     (:class:`trio.SSLListener`).
 
     Error handling:
-        :class:`~trasgi._tls.TLSConfigError` for TLS options that cannot work,
+        :class:`~trasgi._edge.tls.TLSConfigError` for TLS options that cannot work,
         before any socket is opened; :class:`OSError` when binding fails
         (address in use, permission);
-        :class:`~trasgi._systemd.SocketActivationError` for a passed
+        :class:`~trasgi._edge.activation.SocketActivationError` for a passed
         descriptor that is not a listening stream socket; listeners already
         opened are closed first.
 

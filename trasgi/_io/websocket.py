@@ -3,7 +3,7 @@
 An upgrade request leaves the HTTP request loop for :func:`serve_websocket`.
 The session reaches the wire only through its
 :class:`~trasgi._io.ports.WebSocketPort`. From then on the port feeds the pure
-:class:`~trasgi._ws_cycle.WebSocketCycle`, and one nursery runs the
+:class:`~trasgi._protocol.ws_cycle.WebSocketCycle`, and one nursery runs the
 application beside three small tasks: the reader (reads only while the
 application keeps up), the keepalive (pings, and the pong deadline), and the
 shutdown watcher (a close frame when graceful shutdown begins). Every write

@@ -9,7 +9,7 @@ The line's format is compiled once, when the server starts, by
 becomes a positional :meth:`str.format` template plus one small function per
 field, so a request costs a few calls and no parsing. ``json`` instead writes
 one JSON object per line. Text fields are escaped with
-:func:`~trasgi._logging.escape`, so a client cannot forge lines or send
+:func:`~trasgi._observe.logs.escape`, so a client cannot forge lines or send
 terminal escapes; JSON strings are escaped by the JSON encoder.
 """
 

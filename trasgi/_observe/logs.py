@@ -2,7 +2,7 @@
 
 Two loggers, as in uvicorn: ``trasgi.error`` for everything that goes wrong
 (and the server's own life events), ``trasgi.access`` for one line per
-response (its formats live in ``_access.py``). Request data in log lines is
+response (its formats live in ``_observe/access.py``). Request data in log lines is
 escaped so a client cannot forge log lines or terminal escapes with control
 characters in its request target or headers.
 

@@ -3,7 +3,7 @@
 The reloader is a parent process. It opens the listeners once, so the port
 stays the same across restarts and a connection that arrives during one
 waits in the kernel's queue rather than being refused; it runs the server as
-a worker process (``_worker.py``), and watches the files with watchfiles. On
+a worker process (``_ops/worker_process.py``), and watches the files with watchfiles. On
 a change it stops the worker gracefully and starts a new one, which imports
 the new code. A worker that fails to start (a syntax error) is reported, and
 the next change starts another.

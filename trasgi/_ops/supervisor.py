@@ -1,8 +1,8 @@
 """``--workers N``: one supervisor process, N worker processes, shared sockets.
 
 The supervisor opens the listeners once, with the same code as a single
-server (``_listeners.py: open_listeners``), and starts N workers
-(``_worker.py``) that inherit the listening sockets and each run the normal
+server (``_edge/listeners.py: open_listeners``), and starts N workers
+(``_ops/worker_process.py``) that inherit the listening sockets and each run the normal
 server, with its own lifespan, on them. Every worker accepts from the same
 kernel queues. Shared sockets rather than one ``SO_REUSEPORT`` socket per
 worker: they work for every kind of listener (``--uds``, ``--fd``, TLS, port

@@ -9,7 +9,7 @@ is still validated, by one regular expression over the whole header block.
 Which message may come when is a table, :data:`TRANSITIONS`; every message
 that is not in the table is an ASGI mistake, explained by :func:`explain`.
 Nothing here imports trio, reads a clock or awaits: the connection module
-(``_connection.py``) does the I/O, and tests drive this class directly.
+(``_io/``) does the I/O, and tests drive this class directly.
 """
 
 from __future__ import annotations

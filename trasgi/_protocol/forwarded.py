@@ -40,8 +40,7 @@ import attrs
 from trasgi._protocol.scope import ConnectionInfo
 
 if TYPE_CHECKING:
-    from trasgi._asgi import HTTPScope
-    from trasgi._protocol.scope import WebSocketScope
+    from trasgi._asgi import HTTPScope, WebSocketScope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = tuple[str, int]

@@ -7,13 +7,13 @@ cases (``tests/test_scope.py``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal, TypedDict
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import attrs
 import h11
 
-from trasgi._asgi import ASGIVersions, HTTPScope
+from trasgi._asgi import HTTPScope, WebSocketScope
 from trasgi._errors import PeerError
 
 #: The ASGI HTTP spec version implemented in full. 2.4 made send() on a closed
@@ -177,25 +177,6 @@ def build_http_scope(
 #: The denial-response extension (ASGI websocket spec, "Websocket Denial
 #: Response"): the application may answer the handshake with any HTTP response.
 WEBSOCKET_DENIAL_EXTENSION = "websocket.http.response"
-
-
-class WebSocketScope(TypedDict):
-    """The scope of one WebSocket (ASGI websocket spec, "Connection Scope")."""
-
-    type: Literal["websocket"]
-    asgi: ASGIVersions
-    http_version: str
-    scheme: str
-    path: str
-    raw_path: bytes
-    query_string: bytes
-    root_path: str
-    headers: list[tuple[bytes, bytes]]
-    client: tuple[str, int] | None
-    server: tuple[str, int | None] | None
-    subprotocols: list[str]
-    state: dict[str, Any]
-    extensions: dict[str, dict[str, Any]]
 
 
 def offered_subprotocols(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:

@@ -1,12 +1,13 @@
 """The sans-I/O WebSocket cycle: ASGI websocket messages <-> wsproto events.
 
-:class:`WebSocketCycle` is to a WebSocket what :class:`~trasgi._cycle.ResponseCycle`
-is to a response. It takes the messages an application passes to ``send()``
-and the bytes the client sends, and produces the bytes to write and the
+:class:`WebSocketCycle` is to a WebSocket what
+:class:`~trasgi._protocol.cycle.ResponseCycle` is to a response. It takes the
+messages an application passes to ``send()`` and the bytes the client sends,
+and produces the bytes to write and the
 messages the application will ``receive()``. Which application message may
 come when is a table, :data:`TRANSITIONS`; a message missing from it is an
 ASGI mistake, named by :func:`explain`. wsproto is itself pure, so nothing
-here imports trio, reads a clock or awaits: ``_websocket.py`` does the I/O
+here imports trio, reads a clock or awaits: ``_io/websocket.py`` does the I/O
 and the timing (pings, deadlines), and tests drive this class directly.
 
 Two state machines meet here. :class:`Phase` follows the application's side

@@ -13,7 +13,7 @@ process do not collide):
   when Prometheus scrapes, not updated on every request.
 
 The counts come from the connection's one observer call per response (see
-``_access.py``). The scrape endpoint is a tiny ASGI application served by
+``_observe/access.py``). The scrape endpoint is a tiny ASGI application served by
 trasgi's own connection handler in a trio task, rather than by
 prometheus_client's threaded HTTP server: no thread reads the counters while
 the trio thread writes them. It also exposes prometheus_client's default
