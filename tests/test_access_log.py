@@ -31,7 +31,7 @@ from trasgi._config import DEFAULT_ACCESS_LOG_FORMAT
 from trasgi._logging import ColorFormatter, access_line, wants_colors
 from trasgi.testing import open_client, open_websocket
 
-from .conftest import text_response
+from .helpers import text_response
 from .test_cli import assert_one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

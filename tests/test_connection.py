@@ -14,7 +14,7 @@ import trio.testing
 from trasgi import Config, ConnectionInfo
 from trasgi.testing import open_client, open_connection
 
-from .conftest import (
+from .helpers import (
     RawClient,
     Receive,
     Send,

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import trio
 
-from .conftest import require_tool
+from .helpers import require_tool
 from .test_docs import fenced_blocks
 
 ROOT = Path(__file__).resolve().parent.parent

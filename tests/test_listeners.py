@@ -16,7 +16,7 @@ from trasgi import Config
 from trasgi._listeners import Bind, parse_bind
 from trasgi._serve import serve
 
-from .conftest import text_response
+from .helpers import text_response
 
 
 @pytest.mark.parametrize(

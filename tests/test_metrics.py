@@ -24,7 +24,7 @@ import trasgi
 from trasgi import Config
 from trasgi._metrics import MetricsListenError
 
-from .conftest import Receive, Send
+from .helpers import Receive, Send
 from .test_cli import assert_one_line_error, read_until, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,7 +37,7 @@ from websockets.sync.client import connect
 
 from trasgi import _cli
 
-from .conftest import require_tool
+from .helpers import require_tool
 from .test_docs import fenced_blocks
 
 ROOT = Path(__file__).resolve().parent.parent

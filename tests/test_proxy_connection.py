@@ -21,7 +21,7 @@ from trasgi._connection import ServerShared, _serve
 from trasgi._proxy_protocol import V2_SIGNATURE
 from trasgi.testing import open_connection, open_websocket
 
-from .conftest import HANG, RawClient, Receive, Send, read_until_closed, status_of
+from .helpers import HANG, RawClient, Receive, Send, read_until_closed, status_of
 from .test_cli import assert_one_line_error, run_cli
 
 PROXY = ConnectionInfo(client=("127.0.0.1", 40000), server=("127.0.0.1", 8000))

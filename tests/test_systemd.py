@@ -43,7 +43,7 @@ from trasgi._systemd import (
     watchdog_interval,
 )
 
-from .conftest import (
+from .helpers import (
     Receive,
     Send,
     require_tool,

@@ -41,7 +41,7 @@ from trasgi._serve import serve
 from trasgi._tls import TLSConfigError, build_server_context
 from trasgi._x509 import DERError, subject_rfc4514
 
-from .conftest import HANG, Receive, Send
+from .helpers import HANG, Receive, Send
 from .test_cli import read_until
 
 ROOT = Path(__file__).resolve().parent.parent

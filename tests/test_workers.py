@@ -33,7 +33,7 @@ from trasgi._connection import (
 )
 from trasgi._serve import _request_budget, serve_tcp
 
-from .conftest import Receive, Send, read_until_closed
+from .helpers import Receive, Send, read_until_closed
 from .test_docs import fenced_blocks
 
 ROOT = Path(__file__).resolve().parent.parent

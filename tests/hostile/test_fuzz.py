@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from trasgi import Config, ConnectionInfo
 from trasgi._connection import ServerShared, _serve
 
-from ..conftest import Receive, Send
+from ..helpers import Receive, Send
 
 EXAMPLES = int(os.environ.get("TRASGI_FUZZ_EXAMPLES", "150"))
 

@@ -13,7 +13,7 @@ from trasgi import Config, ConnectionInfo
 from trasgi._connection import ServerShared, _serve
 from trasgi.testing import open_connection
 
-from ..conftest import (
+from ..helpers import (
     RawClient,
     Receive,
     Send,
