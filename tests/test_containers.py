@@ -141,6 +141,7 @@ def namespace_init(unshare_pid: int) -> int:
     return int(child)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("with_init", [True, False], ids=["tini", "trasgi-alone"])
 async def test_the_image_command_as_pid_1_stops_gracefully_on_sigterm(
     tmp_path: Path, with_init: bool

@@ -314,6 +314,7 @@ async def test_the_per_client_limit_counts_the_real_clients() -> None:
 # -- configuration ---------------------------------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "words"),
     [

@@ -641,6 +641,7 @@ async def read_until(stream: trio.abc.ReceiveStream | None, text: str | None) ->
     return data.decode()
 
 
+@pytest.mark.process
 async def test_python_m_trasgi_under_socket_activation(
     short_dir: Path,
     fake_systemd: FakeNotifySocket,
@@ -683,6 +684,7 @@ async def test_python_m_trasgi_under_socket_activation(
     )
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("environ", "kind", "error"),
     [
@@ -782,6 +784,7 @@ def test_the_page_has_a_socket_and_a_service_unit() -> None:
     assert float(settings["TimeoutStopSec"][0]) >= graceful + 5
 
 
+@pytest.mark.process
 def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     analyze = require_tool("systemd-analyze", "systemd")
     paths = []
@@ -801,6 +804,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (0, "")
 
 
+@pytest.mark.process
 async def test_the_socket_activate_command_of_the_page_serves(
     short_dir: Path,
 ) -> None:

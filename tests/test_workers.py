@@ -224,6 +224,7 @@ async def pids_until(port: int, wanted: int, limit: int = 400) -> set[int]:
     raise AssertionError(f"only {seen} answered {limit} requests")
 
 
+@pytest.mark.process
 async def test_two_workers_serve_requests_from_two_processes(tmp_path: Path) -> None:
     pid_app(tmp_path)
     async with running(
@@ -237,6 +238,7 @@ async def test_two_workers_serve_requests_from_two_processes(tmp_path: Path) -> 
         assert await server.exit_status() == 0
 
 
+@pytest.mark.process
 async def test_sigterm_stops_every_worker_after_its_lifespan_shutdown(
     tmp_path: Path,
 ) -> None:
@@ -254,6 +256,7 @@ async def test_sigterm_stops_every_worker_after_its_lifespan_shutdown(
     assert "all workers stopped" in server.text
 
 
+@pytest.mark.process
 async def test_a_killed_worker_is_replaced_and_requests_keep_succeeding(
     tmp_path: Path,
 ) -> None:
@@ -275,6 +278,7 @@ async def test_a_killed_worker_is_replaced_and_requests_keep_succeeding(
         assert await pids_until(port, 2) == {second, replacement}
 
 
+@pytest.mark.process
 async def test_sighup_replaces_every_worker_without_a_failed_request(
     tmp_path: Path,
 ) -> None:
@@ -300,6 +304,7 @@ async def test_sighup_replaces_every_worker_without_a_failed_request(
         assert new & set(hammer.pids)
 
 
+@pytest.mark.process
 async def test_a_worker_is_replaced_after_its_request_limit(tmp_path: Path) -> None:
     pid_app(tmp_path)
     args = serve_args("--workers", "1", "--limit-max-requests", "3", directory=tmp_path)
@@ -318,6 +323,7 @@ async def test_a_worker_is_replaced_after_its_request_limit(tmp_path: Path) -> N
     assert f"worker {first} exited after its request limit" in server.text
 
 
+@pytest.mark.process
 async def test_workers_stop_by_themselves_when_the_supervisor_dies(
     tmp_path: Path,
 ) -> None:
@@ -332,6 +338,7 @@ async def test_workers_stop_by_themselves_when_the_supervisor_dies(
     assert sorted(events.read_text().split()[1::2]) == sorted(map(str, workers))
 
 
+@pytest.mark.process
 async def test_only_the_supervisor_notifies_systemd(tmp_path: Path) -> None:
     pid_app(tmp_path)
     address = str(tmp_path / "notify")
@@ -381,6 +388,7 @@ def assert_one_error_line(
     assert words in errors[0], errors
 
 
+@pytest.mark.process
 def test_workers_that_cannot_import_the_app_make_the_supervisor_give_up(
     tmp_path: Path,
 ) -> None:
@@ -393,6 +401,7 @@ def test_workers_that_cannot_import_the_app_make_the_supervisor_give_up(
     assert "a worker failed to start 5 times in a row; giving up" in result.stderr
 
 
+@pytest.mark.process
 def test_workers_whose_lifespan_startup_fails_exit_3(tmp_path: Path) -> None:
     (tmp_path / "failing.py").write_text(
         textwrap.dedent(
@@ -416,6 +425,7 @@ def test_workers_whose_lifespan_startup_fails_exit_3(tmp_path: Path) -> None:
     assert_one_error_line(result, 3, "application startup failed: no db")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -540,6 +550,7 @@ def test_the_how_to_runs_every_command_but_two() -> None:
     assert len(how_to_commands()) == 4
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", how_to_commands())
 async def test_each_how_to_command_serves_and_stops_on_sigterm(command: str) -> None:
     args = [*shlex.split(command)[3:], "--port", "0"]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 import trasgi_web
 from trasgi_web import App, Request
@@ -54,6 +55,7 @@ def test_no_module_imports_trasgi() -> None:
     assert offenders == []
 
 
+@pytest.mark.process
 def test_importing_trasgi_web_loads_no_trasgi_module() -> None:
     code = (
         "import sys, trasgi_web; "
