@@ -31,7 +31,7 @@ from trasgi._observe.access import (
 from trasgi._observe.logs import ColorFormatter, access_line, wants_colors
 from trasgi.testing import open_client, open_websocket
 
-from .conftest import text_response
+from .helpers import text_response
 from .test_cli import assert_one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +170,7 @@ def test_config_refuses_an_unknown_field_naming_the_option() -> None:
         Config(access_log_format="{client} {bogus}")
 
 
+@pytest.mark.process
 def test_cli_refuses_an_unknown_field_in_one_line() -> None:
     result = run_cli("examples.hello:app", "--access-log-format", "{status} {stauts}")
     assert_one_line_error(
@@ -454,23 +455,27 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+@pytest.mark.process
 async def test_a_terminal_gets_colours() -> None:
     seen = await serve_once([], clean_env(), on_tty=True)
     assert b"\x1b[32mINFO   \x1b[0m listening on" in seen
     assert b'"GET / HTTP/1.1" \x1b[32m200\x1b[0m 13 ' in seen
 
 
+@pytest.mark.process
 async def test_no_color_turns_colours_off_on_a_terminal() -> None:
     seen = await serve_once([], clean_env(NO_COLOR="1"), on_tty=True)
     assert b"\x1b[" not in seen
     assert b'"GET / HTTP/1.1" 200 13 ' in seen
 
 
+@pytest.mark.process
 async def test_use_colors_wins_over_no_color_and_a_pipe() -> None:
     seen = await serve_once(["--use-colors"], clean_env(NO_COLOR="1"), on_tty=False)
     assert b'"GET / HTTP/1.1" \x1b[32m200\x1b[0m 13 ' in seen
 
 
+@pytest.mark.process
 async def test_a_pipe_gets_no_colours_and_json_lines_are_bare() -> None:
     seen = await serve_once(["--access-log-format", "json"], clean_env(), on_tty=False)
     assert b"\x1b[" not in seen

@@ -17,6 +17,8 @@ import trio
 
 import trasgi
 
+pytestmark = pytest.mark.process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

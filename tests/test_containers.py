@@ -23,7 +23,7 @@ import httpx
 import pytest
 import trio
 
-from .conftest import require_tool
+from .helpers import require_tool
 from .test_docs import fenced_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +141,7 @@ def namespace_init(unshare_pid: int) -> int:
     return int(child)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("with_init", [True, False], ids=["tini", "trasgi-alone"])
 async def test_the_image_command_as_pid_1_stops_gracefully_on_sigterm(
     tmp_path: Path, with_init: bool

@@ -281,6 +281,7 @@ def read_all(client: socket.socket) -> bytes:
 # -- workers, lifespan, stops --------------------------------------------------------
 
 
+@pytest.mark.process
 def test_two_workers_serve_each_with_its_lifespan(tmp_path: Path) -> None:
     with running(tmp_path) as server:
         pids = server.worker_pids(2)
@@ -296,6 +297,7 @@ def test_two_workers_serve_each_with_its_lifespan(tmp_path: Path) -> None:
     assert "GET /" not in server.log + (tmp_path / "gunicorn.out").read_text()
 
 
+@pytest.mark.process
 def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     with running(tmp_path, "-w", "1", "--graceful-timeout", "8") as server:
         client = request_in_flight(server, "/slow?1.5")
@@ -308,6 +310,7 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     assert server.events()[-1] == ("shutdown", pid)
 
 
+@pytest.mark.process
 def test_sigquit_stops_at_once_cancelling_requests(tmp_path: Path) -> None:
     with running(tmp_path, "-w", "1", *HOOKS) as server:
         client = request_in_flight(server, "/slow?60")
@@ -322,6 +325,7 @@ def test_sigquit_stops_at_once_cancelling_requests(tmp_path: Path) -> None:
     assert not server.pids_with("shutdown")  # a quick stop skips the lifespan
 
 
+@pytest.mark.process
 def test_sighup_replaces_the_workers(tmp_path: Path) -> None:
     with running(tmp_path) as server:
         old = server.worker_pids(2)
@@ -332,6 +336,7 @@ def test_sighup_replaces_the_workers(tmp_path: Path) -> None:
     assert server.pids_with("startup") == old | new
 
 
+@pytest.mark.process
 def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
     with running(tmp_path) as server:
         pids = server.worker_pids(2)
@@ -347,6 +352,7 @@ def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
         assert server.worker_pids(2) == pids - {victim} | {replacement}
 
 
+@pytest.mark.process
 def test_max_requests_restarts_the_worker(tmp_path: Path) -> None:
     with running(tmp_path, "-w", "1", "--max-requests", "3") as server:
         answers = [int(server.get()) for _ in range(7)]
@@ -363,6 +369,7 @@ def test_max_requests_restarts_the_worker(tmp_path: Path) -> None:
     assert ("shutdown", first) in server.events()
 
 
+@pytest.mark.process
 def test_the_master_being_gone_stops_the_worker(tmp_path: Path) -> None:
     with running(tmp_path, "-w", "1") as server:
         pid = int(server.get())
@@ -376,6 +383,7 @@ def test_the_master_being_gone_stops_the_worker(tmp_path: Path) -> None:
 # -- the heartbeat -------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_a_worker_awaiting_longer_than_the_timeout_is_not_killed(
     tmp_path: Path,
 ) -> None:
@@ -385,6 +393,7 @@ def test_a_worker_awaiting_longer_than_the_timeout_is_not_killed(
     assert "WORKER TIMEOUT" not in server.log
 
 
+@pytest.mark.process
 def test_a_worker_whose_event_loop_is_stuck_is_replaced(tmp_path: Path) -> None:
     with running(tmp_path, "-w", "1", "--timeout", "2", *HOOKS) as server:
         pid = int(server.get())
@@ -396,6 +405,7 @@ def test_a_worker_whose_event_loop_is_stuck_is_replaced(tmp_path: Path) -> None:
     assert ("worker_abort", pid) in server.events()
 
 
+@pytest.mark.process
 def test_only_the_arbiter_notifies_systemd(tmp_path: Path) -> None:
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify"))
@@ -419,6 +429,7 @@ def test_only_the_arbiter_notifies_systemd(tmp_path: Path) -> None:
 # -- logs --------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_access_lines_go_to_the_access_log_reopened_on_sigusr1(tmp_path: Path) -> None:
     line = page_command("--access-logfile")
     access_log = tmp_path / "access.log"
@@ -449,6 +460,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.mark.process
 def test_every_gunicorn_command_on_the_page_serves(
     tmp_path: Path, certificates: Path
 ) -> None:
@@ -468,6 +480,7 @@ def test_every_gunicorn_command_on_the_page_serves(
             assert server.exit_status() == 0, server.log
 
 
+@pytest.mark.process
 def test_the_page_kill_commands_reload_and_stop(tmp_path: Path) -> None:
     def kill(signame: str) -> None:
         command = page_command("kill", f"-{signame}")
@@ -482,6 +495,7 @@ def test_the_page_kill_commands_reload_and_stop(tmp_path: Path) -> None:
         assert server.exit_status() == 0
 
 
+@pytest.mark.process
 def test_usr2_upgrades_without_refusing_connections(tmp_path: Path) -> None:
     upgrade, stop_old = page_command("kill", "-USR2"), page_command("kill", "-TERM")
     pidfile = tmp_path / "gunicorn.pid"
@@ -511,6 +525,7 @@ def test_usr2_upgrades_without_refusing_connections(tmp_path: Path) -> None:
             wait_for(lambda: is_gone(new_master), "the new arbiter to stop")
 
 
+@pytest.mark.process
 def test_a_certfile_without_a_certificate_stops_gunicorn(tmp_path: Path) -> None:
     (tmp_path / "server.pem").write_text("not a certificate\n")
     status, log = run_to_exit(tmp_path, "--certfile", "server.pem")
@@ -521,6 +536,7 @@ def test_a_certfile_without_a_certificate_stops_gunicorn(tmp_path: Path) -> None
     assert "Booting worker" not in log
 
 
+@pytest.mark.process
 def test_a_trasgi_variable_for_a_gunicorn_setting_stops_gunicorn(
     tmp_path: Path,
 ) -> None:
@@ -534,6 +550,7 @@ def test_a_trasgi_variable_for_a_gunicorn_setting_stops_gunicorn(
     assert [line for line in log.splitlines() if "Error" in line] == [expected]
 
 
+@pytest.mark.process
 def test_a_failed_lifespan_startup_stops_gunicorn(tmp_path: Path) -> None:
     # One worker: when two fail at once, gunicorn reports the second failure
     # with a traceback of its own while it halts (its arbiter, not trasgi).
@@ -546,6 +563,7 @@ def test_a_failed_lifespan_startup_stops_gunicorn(tmp_path: Path) -> None:
     assert "Traceback" not in log
 
 
+@pytest.mark.process
 def test_https_with_gunicorns_certfile(tmp_path: Path, certificates: Path) -> None:
     options = [
         *("--certfile", str(certificates / "server.pem")),
@@ -616,6 +634,7 @@ def test_gunicorn_settings_map_to_trasgi_options(
     assert {name: getattr(config, name) for name in expected} == expected
 
 
+@pytest.mark.process
 def test_tls_settings_map_to_trasgi_options(certificates: Path) -> None:
     certfile, keyfile, cafile = (
         str(certificates / name) for name in ("server.pem", "server.key", "client.pem")

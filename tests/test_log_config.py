@@ -140,6 +140,7 @@ def assert_only_the_configured_handler_wrote(seen: bytes) -> None:
     assert b"Traceback" not in seen
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("name", "text"),
     [
@@ -158,6 +159,7 @@ async def test_the_file_configures_logging_instead_of_trasgi(
     assert_only_the_configured_handler_wrote(seen)
 
 
+@pytest.mark.process
 async def test_trasgi_loggers_stay_enabled_with_a_root_only_config(
     tmp_path: Path,
 ) -> None:
@@ -177,6 +179,7 @@ async def test_trasgi_loggers_stay_enabled_with_a_root_only_config(
     assert_only_the_configured_handler_wrote(seen)
 
 
+@pytest.mark.process
 async def test_the_file_sets_levels_not_log_level(tmp_path: Path) -> None:
     config = json.loads(json.dumps(DICT_CONFIG))
     config["loggers"]["trasgi.access"] = {"level": "WARNING"}
@@ -190,6 +193,7 @@ async def test_the_file_sets_levels_not_log_level(tmp_path: Path) -> None:
     assert b"DEBUG" not in seen
 
 
+@pytest.mark.process
 async def test_the_environment_and_the_config_file_name_it_too(tmp_path: Path) -> None:
     log_config = tmp_path / "logging.json"
     log_config.write_text(json.dumps(DICT_CONFIG))
@@ -199,6 +203,7 @@ async def test_the_environment_and_the_config_file_name_it_too(tmp_path: Path) -
     assert_only_the_configured_handler_wrote(seen)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("name", "text", "words"),
     [
@@ -236,6 +241,7 @@ def test_a_bad_file_is_one_line(
     assert_one_line_error(result, 2, f"--log-config {path}: {words}")
 
 
+@pytest.mark.process
 def test_an_unimportable_handler_names_the_cause(tmp_path: Path) -> None:
     path = tmp_path / "class.json"
     path.write_text(
@@ -273,6 +279,7 @@ def test_the_how_to_shows_every_command_that_is_run_here() -> None:
     assert len(how_to_commands()) == 4
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", how_to_commands())
 async def test_each_how_to_command_serves(tmp_path: Path, command: str) -> None:
     (json_file,) = how_to_blocks("json")
@@ -300,6 +307,7 @@ async def test_each_how_to_command_serves(tmp_path: Path, command: str) -> None:
         )
 
 
+@pytest.mark.process
 async def test_the_how_to_toml_example_configures_logging(tmp_path: Path) -> None:
     (toml_file,) = how_to_blocks("toml")
     path = tmp_path / "logging.toml"

@@ -24,7 +24,7 @@ import trasgi
 from trasgi import Config
 from trasgi._server.metrics import MetricsListenError
 
-from .conftest import Receive, Send
+from .helpers import Receive, Send
 from .test_cli import assert_one_line_error, read_until, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,6 +231,7 @@ async def test_a_taken_metrics_port_is_an_oserror_naming_it() -> None:
 # -- the command line ------------------------------------------------------------
 
 
+@pytest.mark.process
 async def test_the_command_line_serves_metrics() -> None:
     process = await trio.lowlevel.open_process(
         [*CLI, "examples.hello:app", "--port", "0", "--metrics-port", "0"],
@@ -258,6 +259,7 @@ async def test_the_command_line_serves_metrics() -> None:
     assert 'trasgi_requests_total{method="GET",status="200"} 1.0' in text
 
 
+@pytest.mark.process
 def test_the_command_line_names_a_taken_metrics_port() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -273,6 +275,7 @@ def test_the_command_line_names_a_taken_metrics_port() -> None:
     )
 
 
+@pytest.mark.process
 def test_missing_prometheus_client_is_one_line_with_the_fix() -> None:
     # None in sys.modules makes the import fail as if the package were absent.
     program = (
@@ -296,6 +299,7 @@ def test_missing_prometheus_client_is_one_line_with_the_fix() -> None:
     )
 
 
+@pytest.mark.process
 def test_metrics_port_is_validated() -> None:
     assert_one_line_error(
         run_cli("examples.hello:app", "--metrics-port", "70000"),

@@ -32,12 +32,13 @@ from typing import Any
 
 import attrs
 import httpx
+import pytest
 import trio
 from websockets.sync.client import connect
 
 from trasgi._ops import cli as _cli
 
-from .conftest import require_tool
+from .helpers import require_tool
 from .test_docs import fenced_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -372,6 +373,7 @@ def http_conf(tmp: Path, upstream: str | None, listen: int, trasgi_port: int) ->
 # -- the tests -------------------------------------------------------------------------
 
 
+@pytest.mark.process
 async def test_tcp_upstream_with_proxy_headers(tmp_path: Path) -> None:
     command = on_any_port(command_with("--port", "--proxy-headers"))
     async with running_trasgi(tmp_path, command) as served:
@@ -382,6 +384,7 @@ async def test_tcp_upstream_with_proxy_headers(tmp_path: Path) -> None:
             await check_forwarding(listen, ["127.0.0.1", served.port])
 
 
+@pytest.mark.process
 async def test_unix_socket_upstream_with_proxy_headers(tmp_path: Path) -> None:
     page_path = "/run/trasgi/trasgi.sock"
     socket_path = str(tmp_path / "trasgi.sock")
@@ -397,6 +400,7 @@ async def test_unix_socket_upstream_with_proxy_headers(tmp_path: Path) -> None:
             await check_forwarding(listen, [socket_path, None])
 
 
+@pytest.mark.process
 async def test_proxy_protocol_from_nginx_stream(tmp_path: Path) -> None:
     command = on_any_port(command_with("--proxy-protocol"))
     async with running_trasgi(tmp_path, command) as served:

@@ -22,7 +22,7 @@ from trasgi._io.shared import ServerShared
 from trasgi._protocol.proxy_header import V2_SIGNATURE
 from trasgi.testing import open_connection, open_websocket
 
-from .conftest import HANG, RawClient, Receive, Send, read_until_closed, status_of
+from .helpers import HANG, RawClient, Receive, Send, read_until_closed, status_of
 from .test_cli import assert_one_line_error, run_cli
 
 PROXY = ConnectionInfo(client=("127.0.0.1", 40000), server=("127.0.0.1", 8000))
@@ -317,6 +317,7 @@ async def test_the_per_client_limit_counts_the_real_clients() -> None:
 # -- configuration ---------------------------------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "words"),
     [

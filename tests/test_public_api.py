@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import trasgi
 import trasgi.testing
 
@@ -46,6 +48,7 @@ def test_workers_exports_the_gunicorn_worker_class() -> None:
     assert issubclass(trasgi.workers.TrasgiWorker, gunicorn.workers.base.Worker)
 
 
+@pytest.mark.process
 def test_importing_trasgi_does_not_import_gunicorn() -> None:
     # gunicorn is an optional extra: only trasgi.workers imports it.
     code = "import sys, trasgi, trasgi.testing; print('gunicorn' in sys.modules)"

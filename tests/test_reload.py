@@ -87,6 +87,7 @@ def test_the_current_directory_is_watched_unless_told(
     assert watched_dirs(Config(reload_dir=("src",))) == ((tmp_path / "src").resolve(),)
 
 
+@pytest.mark.process
 async def test_an_edited_module_is_served_after_the_restart(tmp_path: Path) -> None:
     source = tmp_path / "src"
     source.mkdir()
@@ -116,6 +117,7 @@ async def test_an_edited_module_is_served_after_the_restart(tmp_path: Path) -> N
     assert "Traceback" not in server.text
 
 
+@pytest.mark.process
 def test_a_missing_reload_dir_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli(
         "examples.hello:app", "--reload", "--reload-dir", "nosuchdir", cwd=tmp_path

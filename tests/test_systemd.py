@@ -41,7 +41,7 @@ from trasgi._edge.activation import (
 from trasgi._edge.listeners import open_listeners
 from trasgi._server.notify import Notifier, notify_address, watchdog_interval
 
-from .conftest import (
+from .helpers import (
     Receive,
     Send,
     require_tool,
@@ -639,6 +639,7 @@ async def read_until(stream: trio.abc.ReceiveStream | None, text: str | None) ->
     return data.decode()
 
 
+@pytest.mark.process
 async def test_python_m_trasgi_under_socket_activation(
     short_dir: Path,
     fake_systemd: FakeNotifySocket,
@@ -681,6 +682,7 @@ async def test_python_m_trasgi_under_socket_activation(
     )
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("environ", "kind", "error"),
     [
@@ -780,6 +782,7 @@ def test_the_page_has_a_socket_and_a_service_unit() -> None:
     assert float(settings["TimeoutStopSec"][0]) >= graceful + 5
 
 
+@pytest.mark.process
 def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     analyze = require_tool("systemd-analyze", "systemd")
     paths = []
@@ -799,6 +802,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (0, "")
 
 
+@pytest.mark.process
 async def test_the_socket_activate_command_of_the_page_serves(
     short_dir: Path,
 ) -> None:

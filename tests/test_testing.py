@@ -12,7 +12,7 @@ import trio
 from trasgi import Config
 from trasgi.testing import open_client
 
-from .conftest import Receive, Send, echo_app
+from .helpers import Receive, Send, echo_app
 
 
 async def scope_app(scope: Any, receive: Receive, send: Send) -> None:

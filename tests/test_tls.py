@@ -41,7 +41,7 @@ from trasgi._edge.x509 import DERError, subject_rfc4514
 from trasgi._protocol.scope import ConnectionInfo, TLSInfo, build_http_scope
 from trasgi._server.serve import serve
 
-from .conftest import HANG, Receive, Send
+from .helpers import HANG, Receive, Send
 from .test_cli import read_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -619,6 +619,7 @@ def test_no_tls_options_no_context() -> None:
     assert build_server_context(Config()) is None
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("case", ["missing", "mismatch"])
 def test_cli_reports_tls_errors_in_one_line(
     case: str, certs: Certificates, bad_files: Path
@@ -664,6 +665,7 @@ def how_to_command(prefix: str) -> list[str]:
     return shlex.split(found[0])
 
 
+@pytest.mark.process
 async def test_how_to_commands_serve_https(tmp_path: Path) -> None:
     trustme_cli = how_to_command("python -m trustme")
     server_cli = how_to_command("python -m trasgi examples.hello:app")

@@ -30,7 +30,7 @@ from trasgi._io.http1 import handle_connection
 from trasgi._io.shared import NEW_CONNECTION_GRACE, ServerShared
 from trasgi._server.serve import _request_budget, serve_tcp
 
-from .conftest import Receive, Send, read_until_closed
+from .helpers import Receive, Send, read_until_closed
 from .test_docs import fenced_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,6 +221,7 @@ async def pids_until(port: int, wanted: int, limit: int = 400) -> set[int]:
     raise AssertionError(f"only {seen} answered {limit} requests")
 
 
+@pytest.mark.process
 async def test_two_workers_serve_requests_from_two_processes(tmp_path: Path) -> None:
     pid_app(tmp_path)
     async with running(
@@ -234,6 +235,7 @@ async def test_two_workers_serve_requests_from_two_processes(tmp_path: Path) -> 
         assert await server.exit_status() == 0
 
 
+@pytest.mark.process
 async def test_sigterm_stops_every_worker_after_its_lifespan_shutdown(
     tmp_path: Path,
 ) -> None:
@@ -251,6 +253,7 @@ async def test_sigterm_stops_every_worker_after_its_lifespan_shutdown(
     assert "all workers stopped" in server.text
 
 
+@pytest.mark.process
 async def test_a_killed_worker_is_replaced_and_requests_keep_succeeding(
     tmp_path: Path,
 ) -> None:
@@ -272,6 +275,7 @@ async def test_a_killed_worker_is_replaced_and_requests_keep_succeeding(
         assert await pids_until(port, 2) == {second, replacement}
 
 
+@pytest.mark.process
 async def test_sighup_replaces_every_worker_without_a_failed_request(
     tmp_path: Path,
 ) -> None:
@@ -297,6 +301,7 @@ async def test_sighup_replaces_every_worker_without_a_failed_request(
         assert new & set(hammer.pids)
 
 
+@pytest.mark.process
 async def test_a_worker_is_replaced_after_its_request_limit(tmp_path: Path) -> None:
     pid_app(tmp_path)
     args = serve_args("--workers", "1", "--limit-max-requests", "3", directory=tmp_path)
@@ -315,6 +320,7 @@ async def test_a_worker_is_replaced_after_its_request_limit(tmp_path: Path) -> N
     assert f"worker {first} exited after its request limit" in server.text
 
 
+@pytest.mark.process
 async def test_workers_stop_by_themselves_when_the_supervisor_dies(
     tmp_path: Path,
 ) -> None:
@@ -329,6 +335,7 @@ async def test_workers_stop_by_themselves_when_the_supervisor_dies(
     assert sorted(events.read_text().split()[1::2]) == sorted(map(str, workers))
 
 
+@pytest.mark.process
 async def test_only_the_supervisor_notifies_systemd(tmp_path: Path) -> None:
     pid_app(tmp_path)
     address = str(tmp_path / "notify")
@@ -378,6 +385,7 @@ def assert_one_error_line(
     assert words in errors[0], errors
 
 
+@pytest.mark.process
 def test_workers_that_cannot_import_the_app_make_the_supervisor_give_up(
     tmp_path: Path,
 ) -> None:
@@ -390,6 +398,7 @@ def test_workers_that_cannot_import_the_app_make_the_supervisor_give_up(
     assert "a worker failed to start 5 times in a row; giving up" in result.stderr
 
 
+@pytest.mark.process
 def test_workers_whose_lifespan_startup_fails_exit_3(tmp_path: Path) -> None:
     (tmp_path / "failing.py").write_text(
         textwrap.dedent(
@@ -413,6 +422,7 @@ def test_workers_whose_lifespan_startup_fails_exit_3(tmp_path: Path) -> None:
     assert_one_error_line(result, 3, "application startup failed: no db")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -541,6 +551,7 @@ def test_the_how_to_runs_every_command_but_two() -> None:
     assert len(how_to_commands()) == 4
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", how_to_commands())
 async def test_each_how_to_command_serves_and_stops_on_sigterm(command: str) -> None:
     args = [*shlex.split(command)[3:], "--port", "0"]

@@ -25,7 +25,7 @@ from trasgi import Config, ConnectionInfo
 from trasgi._io.http1 import handle_connection
 from trasgi._io.shared import ServerShared
 
-from ..conftest import Receive, Send
+from ..helpers import Receive, Send
 
 EXAMPLES = int(os.environ.get("TRASGI_FUZZ_EXAMPLES", "150"))
 

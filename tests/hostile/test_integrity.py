@@ -8,7 +8,7 @@ import pytest
 
 from trasgi.testing import open_connection
 
-from ..conftest import Receive, Send, read_until_closed, status_of
+from ..helpers import Receive, Send, read_until_closed, status_of
 
 
 def app_sending(*messages: dict[str, Any]) -> Any:

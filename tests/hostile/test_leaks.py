@@ -11,7 +11,7 @@ import trio
 import trasgi
 from trasgi import Config
 
-from ..conftest import Receive, Send, echo_app
+from ..helpers import Receive, Send, echo_app
 
 
 def open_fds() -> int:

@@ -13,7 +13,7 @@ from trasgi import Config
 from trasgi._protocol.strict import _has_fault
 from trasgi.testing import open_connection
 
-from ..conftest import Receive, Send, echo_app, header_of, read_until_closed, status_of
+from ..helpers import Receive, Send, echo_app, header_of, read_until_closed, status_of
 
 CASES = [
     # (name, raw request, status)

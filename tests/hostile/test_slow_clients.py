@@ -12,7 +12,7 @@ import trasgi
 from trasgi import Config
 from trasgi.testing import open_connection
 
-from ..conftest import RawClient, Receive, Send, echo_app, read_until_closed, status_of
+from ..helpers import RawClient, Receive, Send, echo_app, read_until_closed, status_of
 
 
 async def test_silent_connection_is_closed_without_a_response(

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping
 
 import httpx
+import pytest
 
 import trasgi_web
 from trasgi_web import App, BackgroundTasks, Request, State
@@ -61,6 +62,7 @@ def test_no_module_imports_trasgi() -> None:
     assert offenders == []
 
 
+@pytest.mark.process
 def test_importing_trasgi_web_loads_no_trasgi_module() -> None:
     code = (
         "import sys, trasgi_web; "
