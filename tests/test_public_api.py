@@ -61,3 +61,19 @@ def test_importing_trasgi_does_not_import_gunicorn() -> None:
 def test_client_disconnected_is_an_oserror() -> None:
     # ASGI HTTP spec 2.4: send() on a closed connection raises OSError.
     assert issubclass(trasgi.ClientDisconnected, OSError)
+
+
+def test_the_console_script_names_a_real_function() -> None:
+    """pyproject's ``trasgi`` command must survive modules moving."""
+    import importlib
+    import pathlib
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+    pyproject = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    module, _, function = scripts["trasgi"].partition(":")
+    assert callable(getattr(importlib.import_module(module), function))
