@@ -566,7 +566,9 @@ class HTTP11Connection:
             self.closing = CloseMode.ABORT
         return False
 
-    async def _recycle(self, stream: RequestStream, cycle: ResponseCycle) -> bool:
+    async def _recycle(
+        self, stream: RequestStream[bytes], cycle: ResponseCycle
+    ) -> bool:
         """Make the connection ready for the next request, if it can be reused."""
         if cycle.must_close:
             return False  # HTTP/1.0, Connection: close, or a close-delimited body.

@@ -16,13 +16,16 @@ response cycle framed, answering an error of its own, and an access record.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from trasgi._config.config import Config
 from trasgi._errors import PeerError
 from trasgi._io.shared import ServerShared
 from trasgi._observe.access import RequestLine
 from trasgi._protocol.scope import ConnectionInfo
+
+#: What a port writes: bytes for HTTP/1.1, frames' contents for HTTP/2.
+Piece = TypeVar("Piece", contravariant=True)
 
 #: One piece of request body and whether more follows (``more_body``); None
 #: when the connection closed before the body ended.
@@ -62,7 +65,7 @@ class ConnectionFacts(Protocol):
         ...
 
 
-class RequestPort(ConnectionFacts, Protocol):
+class RequestPort(ConnectionFacts, Protocol[Piece]):
     """The wire under one HTTP request, as its request stream needs it."""
 
     @property
@@ -87,7 +90,7 @@ class RequestPort(ConnectionFacts, Protocol):
         """Tell the client to send its body (RFC 9110 section 10.1.1)."""
         ...
 
-    async def write(self, pieces: Sequence[bytes]) -> None:
+    async def write(self, pieces: Sequence[Piece]) -> None:
         """Write what the response cycle framed.
 
         Error handling:

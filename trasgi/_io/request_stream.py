@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import trio
 
@@ -33,7 +33,11 @@ from trasgi._protocol.cycle import DISCONNECT, Phase
 LAST_WORDS_SECONDS = 1.0
 
 
-class ResponseFramer(Protocol):
+Out = TypeVar("Out")
+FramedOut = TypeVar("FramedOut", covariant=True)
+
+
+class ResponseFramer(Protocol[FramedOut]):
     """The pure response cycle of the protocol carrying the request.
 
     It validates the application's messages against the ASGI order (a
@@ -46,7 +50,7 @@ class ResponseFramer(Protocol):
     wrote_anything: bool
     close_after: bool
 
-    def send(self, message: Message) -> Sequence[bytes]: ...
+    def send(self, message: Message) -> Sequence[FramedOut]: ...
 
 
 class Continue(enum.Enum):
@@ -98,7 +102,7 @@ class Outcome(enum.Enum):
     ABORT = "abort"
 
 
-class RequestStream:
+class RequestStream(Generic[Out]):
     """One request and its response: the ``receive`` and ``send`` of the app.
 
     Args:
@@ -125,9 +129,9 @@ class RequestStream:
 
     def __init__(
         self,
-        port: RequestPort,
+        port: RequestPort[Out],
         head: RequestLine,
-        cycle: ResponseFramer,
+        cycle: ResponseFramer[Out],
         *,
         expects_continue: bool,
     ) -> None:

@@ -18,7 +18,7 @@ import enum
 import http
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import Any, Generic, NoReturn, TypeVar
 
 import h11
 
@@ -41,6 +41,9 @@ class Phase(enum.Enum):
     #: A mistake was made; nothing more will be sent.
     FAILED = "failed"
 
+
+#: What a protocol's cycle hands its connection to write.
+Out = TypeVar("Out")
 
 START = "http.response.start"
 BODY = "http.response.body"
@@ -110,34 +113,27 @@ _FIELD_LINES = re.compile(
 _DIGITS = re.compile(rb"[0-9]{1,18}")
 
 
-class ResponseCycle:
-    """Validates one response's ASGI messages and frames them for the wire.
+class MessageOrder(Generic[Out]):
+    """What every protocol's response cycle shares: the order and the start.
+
+    Validates the order of the application's messages against
+    :data:`TRANSITIONS` and the ``http.response.start`` message (its status
+    and every header byte); a subclass frames the body for its protocol,
+    returning what its connection writes (``Out``).
 
     Args:
         method: The request method; a ``HEAD`` response has its body dropped.
-        http_version: The request's version (``b"1.1"`` or ``b"1.0"``); an
-            HTTP/1.0 client gets no chunked encoding.
-        keep_alive: Whether the request allows the connection to be reused
-            (HTTP/1.1 without ``Connection: close``).
         extra_headers: Headers the server adds (Date, Server) unless the
             application set a header of the same name.
     """
 
     def __init__(
-        self,
-        method: bytes,
-        http_version: bytes = b"1.1",
-        *,
-        keep_alive: bool = True,
-        extra_headers: Iterable[tuple[bytes, bytes]] = (),
+        self, method: bytes, extra_headers: Iterable[tuple[bytes, bytes]] = ()
     ) -> None:
         self._is_head = method == b"HEAD"
-        self._http11 = http_version == b"1.1"
         self._extra_headers = extra_headers
         self._headers: list[tuple[bytes, bytes]] = []
         self._lines = b""
-        self._framing = Framing.NONE
-        self._remaining = 0
         self.phase = Phase.AWAITING_START
         self.status: int | None = None
         self.body_bytes = 0
@@ -147,12 +143,9 @@ class ResponseCycle:
         #: Set by the connection before the start message when the connection
         #: will close after this response (shutdown, request limits).
         self.close_after = False
-        #: Whether the connection must close after this response; decided
-        #: when the head is written.
-        self.must_close = not keep_alive
 
-    def send(self, message: Message) -> list[bytes]:
-        """Take one message from the application; return the bytes to write.
+    def send(self, message: Message) -> list[Out]:
+        """Take one message from the application; return what to write.
 
         Error handling:
             Raises :class:`ASGIProtocolError` naming the mistake when the
@@ -163,16 +156,19 @@ class ResponseCycle:
         handler_name = TRANSITIONS.get((self.phase, message_type))  # type: ignore[arg-type]
         if handler_name is None:
             self._fail(explain(self.phase, message_type))
-        handler: Callable[[Message], list[bytes]] = getattr(self, handler_name)
+        handler: Callable[[Message], list[Out]] = getattr(self, handler_name)
         return handler(message)
 
     def _fail(self, reason: str) -> NoReturn:
         self.phase = Phase.FAILED
         raise ASGIProtocolError(reason)
 
+    def _on_body(self, message: Message) -> list[Out]:
+        raise NotImplementedError  # pragma: no cover
+
     # -- the head ----------------------------------------------------------
 
-    def _on_start(self, message: Message) -> list[bytes]:
+    def _on_start(self, message: Message) -> list[Out]:
         status = message.get("status")
         if (
             not isinstance(status, int)
@@ -216,6 +212,36 @@ class ResponseCycle:
                     f"of bytes, got {pair!r}"
                 )
         return pairs
+
+
+class ResponseCycle(MessageOrder[bytes]):
+    """Validates one response's ASGI messages and frames them for HTTP/1.1.
+
+    Args:
+        method: The request method; a ``HEAD`` response has its body dropped.
+        http_version: The request's version (``b"1.1"`` or ``b"1.0"``); an
+            HTTP/1.0 client gets no chunked encoding.
+        keep_alive: Whether the request allows the connection to be reused
+            (HTTP/1.1 without ``Connection: close``).
+        extra_headers: Headers the server adds (Date, Server) unless the
+            application set a header of the same name.
+    """
+
+    def __init__(
+        self,
+        method: bytes,
+        http_version: bytes = b"1.1",
+        *,
+        keep_alive: bool = True,
+        extra_headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        super().__init__(method, extra_headers)
+        self._http11 = http_version == b"1.1"
+        self._framing = Framing.NONE
+        self._remaining = 0
+        #: Whether the connection must close after this response; decided
+        #: when the head is written.
+        self.must_close = not keep_alive
 
     def _head(self, body_is_whole: bool, body_size: int) -> bytes:
         """Choose the framing, then serialise and validate the head."""
