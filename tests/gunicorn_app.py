@@ -1,4 +1,4 @@
-"""The application ``tests/test_gunicorn.py`` runs under a real gunicorn.
+"""The application ``tests/peers/test_gunicorn.py`` runs under a real gunicorn.
 
 Every response is the worker's process id, so a test can tell the workers
 apart. The lifespan events are appended to the file named by

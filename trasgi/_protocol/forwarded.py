@@ -24,7 +24,7 @@ What a trusted chain changes in the scope:
   address of the socket the request arrived on, which is what the ASGI spec
   says it is.
 
-Nothing here does I/O; ``tests/test_proxy.py`` holds the tables of cases.
+Nothing here does I/O; ``tests/protocol/test_proxy.py`` holds the tables of cases.
 """
 
 from __future__ import annotations

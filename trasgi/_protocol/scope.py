@@ -1,7 +1,7 @@
 """Pure scope building: from a parsed request head to an ASGI ``http`` scope.
 
 Nothing here does I/O or keeps state, so every rule is tested by a table of
-cases (``tests/test_scope.py``).
+cases (``tests/protocol/test_scope.py``).
 """
 
 from __future__ import annotations

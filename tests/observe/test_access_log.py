@@ -31,10 +31,10 @@ from trasgi._observe.access import (
 from trasgi._observe.logs import ColorFormatter, access_line, wants_colors
 from trasgi.testing import open_client, open_websocket
 
-from .helpers import text_response
-from .test_cli import assert_one_line_error, run_cli
+from ..helpers import text_response
+from ..ops.test_cli import assert_one_line_error, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: 2024-05-01 12:00:00.250 UTC.
 FINISHED = 1714564800.25
 HOSTILE = b'evil\x1b[31m\r\nforged line\x9b2J"quoted" back\\slash\xe9'

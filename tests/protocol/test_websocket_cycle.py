@@ -52,7 +52,7 @@ from trasgi._protocol.ws_cycle import (
     sendable_close_code,
 )
 
-DOCS_PAGE = Path(__file__).resolve().parent.parent / "docs/explanation/websockets.md"
+DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs/explanation/websockets.md"
 
 
 class Pair:

@@ -30,10 +30,10 @@ from trasgi._io.http1 import handle_connection
 from trasgi._io.shared import NEW_CONNECTION_GRACE, ServerShared
 from trasgi._server.serve import _request_budget, serve_tcp
 
-from .helpers import Receive, Send, read_until_closed
-from .test_docs import fenced_blocks
+from ..helpers import Receive, Send, read_until_closed
+from ..test_docs import fenced_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Long enough for a few Python processes to start on a slow machine.
 HANG = 30.0
 

@@ -9,7 +9,7 @@ import trio.testing
 from examples.chat import TOO_SLOW, ChatRoom
 from trasgi.testing import WebSocketClosed, open_client, open_websocket
 
-from .helpers import HANG
+from ..helpers import HANG
 
 
 async def test_every_member_hears_every_line() -> None:

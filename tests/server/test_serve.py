@@ -14,7 +14,7 @@ import trasgi
 from trasgi import Config
 from trasgi._server.serve import serve
 
-from .helpers import Receive, Send
+from ..helpers import Receive, Send
 
 
 def recording_app(

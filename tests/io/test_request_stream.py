@@ -27,7 +27,7 @@ from trasgi._io.shared import RETRY_AFTER, ServerShared
 from trasgi._observe.access import RequestLine
 from trasgi._protocol.cycle import Phase, ResponseCycle
 
-from .helpers import HANG, Message, Receive, Send
+from ..helpers import HANG, Message, Receive, Send
 
 App = Callable[[Any, Receive, Send], Awaitable[None]]
 

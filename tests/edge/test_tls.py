@@ -41,10 +41,10 @@ from trasgi._edge.x509 import DERError, subject_rfc4514
 from trasgi._protocol.scope import ConnectionInfo, TLSInfo, build_http_scope
 from trasgi._server.serve import serve
 
-from .helpers import HANG, Receive, Send
-from .test_cli import read_until
+from ..helpers import HANG, Receive, Send
+from ..ops.test_cli import read_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOW_TO = ROOT / "docs" / "how-to" / "tls.md"
 
 #: IANA TLS cipher suite numbers (the "TLS Cipher Suites" registry), as an

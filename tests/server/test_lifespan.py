@@ -12,7 +12,7 @@ from trasgi import Config, LifespanFailure
 from trasgi._server.lifespan import lifespan
 from trasgi.testing import open_client
 
-from .helpers import Receive, Send
+from ..helpers import Receive, Send
 
 
 def lifespan_app(

@@ -24,10 +24,10 @@ import trasgi
 from trasgi import Config
 from trasgi._server.metrics import MetricsListenError
 
-from .helpers import Receive, Send
-from .test_cli import assert_one_line_error, read_until, run_cli
+from ..helpers import Receive, Send
+from ..ops.test_cli import assert_one_line_error, read_until, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "trasgi"]
 
 

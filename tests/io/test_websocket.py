@@ -24,7 +24,7 @@ from trasgi.testing import (
 )
 from trasgi.testing._websocket import connect_websocket
 
-from .helpers import HANG, RawClient, Receive, Send, read_until_closed, status_of
+from ..helpers import HANG, RawClient, Receive, Send, read_until_closed, status_of
 
 
 class Echo:

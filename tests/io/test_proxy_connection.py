@@ -22,8 +22,8 @@ from trasgi._io.shared import ServerShared
 from trasgi._protocol.proxy_header import V2_SIGNATURE
 from trasgi.testing import open_connection, open_websocket
 
-from .helpers import HANG, RawClient, Receive, Send, read_until_closed, status_of
-from .test_cli import assert_one_line_error, run_cli
+from ..helpers import HANG, RawClient, Receive, Send, read_until_closed, status_of
+from ..ops.test_cli import assert_one_line_error, run_cli
 
 PROXY = ConnectionInfo(client=("127.0.0.1", 40000), server=("127.0.0.1", 8000))
 STRANGER = ConnectionInfo(client=("203.0.113.9", 40000), server=("127.0.0.1", 8000))

@@ -16,7 +16,7 @@ from trasgi import Config
 from trasgi._config.binds import Bind, parse_bind
 from trasgi._server.serve import serve
 
-from .helpers import text_response
+from ..helpers import text_response
 
 
 @pytest.mark.parametrize(

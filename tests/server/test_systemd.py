@@ -41,15 +41,15 @@ from trasgi._edge.activation import (
 from trasgi._edge.listeners import open_listeners
 from trasgi._server.notify import Notifier, notify_address, watchdog_interval
 
-from .helpers import (
+from ..helpers import (
     Receive,
     Send,
     require_tool,
     text_response,
 )
-from .test_docs import fenced_blocks
+from ..test_docs import fenced_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "how-to" / "systemd.md"
 NO_LIFESPAN = Config(lifespan="off")
 #: Long enough for a Python process to start; short enough that a hang fails.

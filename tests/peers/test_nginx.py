@@ -38,10 +38,10 @@ from websockets.sync.client import connect
 
 from trasgi._ops import cli as _cli
 
-from .helpers import require_tool
-from .test_docs import fenced_blocks
+from ..helpers import require_tool
+from ..test_docs import fenced_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "how-to" / "behind-nginx.md"
 #: A client address nginx sees that no default allow-list trusts.
 CLIENT_IP = "127.0.0.5"

@@ -43,9 +43,9 @@ from trasgi.workers import (
     _WorkerConfigError,
 )
 
-from .test_docs import fenced_blocks
+from ..test_docs import fenced_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "how-to" / "gunicorn.md"
 #: The page's commands run ``gunicorn``: the console script of this Python.
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")

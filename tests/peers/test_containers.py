@@ -23,10 +23,10 @@ import httpx
 import pytest
 import trio
 
-from .helpers import require_tool
-from .test_docs import fenced_blocks
+from ..helpers import require_tool
+from ..test_docs import fenced_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "how-to" / "containers-and-kubernetes.md"
 #: Long enough for a Python process to start; short enough that a hang fails.
 DEADLINE = 20.0

@@ -18,10 +18,10 @@ import httpx
 import pytest
 import trio
 
-from .test_cli import assert_one_line_error, read_until, run_cli
-from .test_docs import fenced_blocks
+from ..ops.test_cli import assert_one_line_error, read_until, run_cli
+from ..test_docs import fenced_blocks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "trasgi"]
 #: What trasgi's own handler writes: "2026-01-01 12:00:00,000 INFO    ...".
 DEFAULT_LINE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ", re.M)

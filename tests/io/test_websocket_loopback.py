@@ -19,7 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 import trasgi
 from trasgi import Config
 
-from .helpers import HANG, Receive, Send
+from ..helpers import HANG, Receive, Send
 from .test_websocket import Echo
 
 T = TypeVar("T")

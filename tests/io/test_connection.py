@@ -16,7 +16,7 @@ from trasgi._io.http1 import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi.testing import open_client, open_connection
 
-from .helpers import (
+from ..helpers import (
     RawClient,
     Receive,
     Send,
