@@ -204,7 +204,7 @@ async def test_version_cipher_and_alpn_as_the_client_sees_them(
     certs: Certificates,
 ) -> None:
     context = client_context(certs)
-    context.set_alpn_protocols(["h2", "http/1.1"])
+    context.set_alpn_protocols(["http/1.1"])
     async with serving(certs) as port:
         stream, seen = await raw_exchange(port, context)
         async with stream:

@@ -15,6 +15,8 @@ from trasgi.testing import open_connection
 
 from ..helpers import Receive, Send, echo_app, header_of, read_until_closed, status_of
 
+HTTP1_ONLY = Config(http2=False)
+
 CASES = [
     # (name, raw request, status)
     (
@@ -106,7 +108,9 @@ async def test_rejected_with_status_then_closed(raw: bytes, status: int) -> None
         called.append(scope["path"])
         await echo_app(scope, receive, send)
 
-    async with open_connection(app) as stream:
+    # HTTP/1.1 alone: with HTTP/2 on, a first line that is not HTTP/1.x is
+    # an invalid HTTP/2 preface instead (test_not_http1_closes_unanswered).
+    async with open_connection(app, config=HTTP1_ONLY) as stream:
         await stream.send_all(raw)
         # read_until_closed returning proves the server closed the connection.
         data = await read_until_closed(stream)
@@ -116,6 +120,37 @@ async def test_rejected_with_status_then_closed(raw: bytes, status: int) -> None
     body = data.split(b"\r\n\r\n", 1)[1]
     assert len(body) == int(header_of(data, b"content-length") or b"-1")
     assert called == []  # the application never saw the request
+
+
+NOT_HTTP1 = [
+    ("HTTP/0.9 style", b"GET /\r\n\r\n"),
+    ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
+    (
+        "a PROXY protocol line",
+        b"PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\nGET / HTTP/1.1\r\n\r\n",
+    ),
+    ("an invalid HTTP/2 preface", b"INVALID CONNECTION PREFACE\r\n\r\n"),
+]
+
+
+@pytest.mark.parametrize(
+    "raw", [raw for _, raw in NOT_HTTP1], ids=[c[0] for c in NOT_HTTP1]
+)
+async def test_not_http1_closes_unanswered(raw: bytes) -> None:
+    """With HTTP/2 on, a first line that is not HTTP/1.x is an invalid preface.
+
+    RFC 9113 section 3.4: a connection error; an HTTP/1.1 400 would be noise
+    to an HTTP/2 client, so the connection closes without an answer.
+    """
+    async with open_connection(echo_app) as stream:
+        await stream.send_all(raw)
+        assert await read_until_closed(stream) == b""
+
+
+async def test_a_malformed_http1_line_still_gets_400_with_http2_on() -> None:
+    async with open_connection(echo_app) as stream:
+        await stream.send_all(b"GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n")
+        assert status_of(await read_until_closed(stream)) == 400
 
 
 BODY_CASES = [

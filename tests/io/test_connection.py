@@ -426,7 +426,8 @@ async def test_message_after_the_final_body_closes_the_connection(
     ],
 )
 async def test_peer_errors_get_4xx_and_close(raw: bytes, status: int) -> None:
-    async with open_connection(echo_app) as stream:
+    # HTTP/1.1 alone: with HTTP/2 on, GARBAGE is an invalid HTTP/2 preface.
+    async with open_connection(echo_app, config=Config(http2=False)) as stream:
         await stream.send_all(raw)
         data = await read_until_closed(stream)
     assert status_of(data) == status

@@ -95,6 +95,34 @@ DEFAULT_SSL_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNUL
 #: opens a connection and sends nothing hold it six times as long.
 DEFAULT_TIMEOUT_SSL_HANDSHAKE = 10.0
 
+#: RFC 9113 section 6.5.2 suggests no fewer than 100 concurrent streams, and
+#: browsers rarely open more; nginx and Go's server use 128 and 250. Each
+#: stream is a task and a request in flight, so the number bounds a client's
+#: share of the server's concurrency.
+DEFAULT_H2_CONCURRENT_STREAMS = 100
+#: One request body's window: what a client may send before the application
+#: reads. 1 MiB lets an upload run at 1 MiB per round trip (the protocol's
+#: 64 KiB default would cap a 50 ms path at 1.3 MB/s); a slow application
+#: holds at most this much per stream.
+DEFAULT_H2_STREAM_WINDOW = 1024 * 1024
+#: The window all request bodies of a connection share, and so what one
+#: connection's unread bodies can make the server hold: four streams' worth,
+#: so one stalled upload leaves the others three quarters of it.
+DEFAULT_H2_CONNECTION_WINDOW = 4 * 1024 * 1024
+#: The decoded size of a request's header list (SETTINGS_MAX_HEADER_LIST_SIZE):
+#: the HTTP/1.1 head limit's twin; bounds HPACK bombs and CONTINUATION floods.
+DEFAULT_H2_HEADER_LIST_SIZE = DEFAULT_MAX_HEAD_BYTES
+#: Streams reset per second, by the client or because of it, before the
+#: connection is closed with ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487;
+#: MadeYouReset). A browser resets a handful when a page is left.
+DEFAULT_H2_RESETS_PER_SECOND = 100
+#: PING and SETTINGS frames per second, each of which the server must answer
+#: (CVE-2019-9512, CVE-2019-9515). Clients send a few per connection.
+DEFAULT_H2_CONTROL_FRAMES_PER_SECOND = 100
+#: Empty DATA frames per second, which carry nothing to act on but cost a
+#: frame's processing each (CVE-2019-9518).
+DEFAULT_H2_EMPTY_FRAMES_PER_SECOND = 100
+
 LifespanMode = Literal["auto", "on", "off"]
 WebSocketMode = Literal["auto", "wsproto", "none"]
 WS_MODES: tuple[WebSocketMode, ...] = ("auto", "wsproto", "none")
@@ -419,6 +447,66 @@ class Config:
         "Largest request head accepted, in bytes; larger heads get 431.",
         validators=(_instance_of(int), _in_range(1024, 2**24)),
         metavar="BYTES",
+        parse=int,
+    )
+    http2: bool = _option(
+        True,
+        "Serve HTTP/2: negotiated by ALPN over TLS, and with prior knowledge "
+        "(h2c) on plain ports, beside HTTP/1.1.",
+    )
+    limit_h2_concurrent_streams: int = _option(
+        DEFAULT_H2_CONCURRENT_STREAMS,
+        "Streams one HTTP/2 connection may have in flight; more are refused "
+        "with REFUSED_STREAM.",
+        validators=(_instance_of(int), _in_range(1, 2**31 - 1)),
+        metavar="N",
+        parse=int,
+    )
+    limit_h2_stream_window: int = _option(
+        DEFAULT_H2_STREAM_WINDOW,
+        "Bytes of one HTTP/2 request body the client may send ahead of the "
+        "application reading it.",
+        validators=(_instance_of(int), _in_range(65_535, 2**31 - 1)),
+        metavar="BYTES",
+        parse=int,
+    )
+    limit_h2_connection_window: int = _option(
+        DEFAULT_H2_CONNECTION_WINDOW,
+        "Bytes of all request bodies of one HTTP/2 connection the client may "
+        "send ahead of the applications reading them.",
+        validators=(_instance_of(int), _in_range(65_535, 2**31 - 1)),
+        metavar="BYTES",
+        parse=int,
+    )
+    limit_h2_header_list_size: int = _option(
+        DEFAULT_H2_HEADER_LIST_SIZE,
+        "Largest decoded HTTP/2 header list accepted, in bytes.",
+        validators=(_instance_of(int), _in_range(1024, 2**24)),
+        metavar="BYTES",
+        parse=int,
+    )
+    limit_h2_resets_per_second: int = _option(
+        DEFAULT_H2_RESETS_PER_SECOND,
+        "HTTP/2 streams reset per second (by the client, or because of it) "
+        "before the connection is closed with ENHANCE_YOUR_CALM.",
+        validators=(_instance_of(int), _in_range(1, 2**31 - 1)),
+        metavar="N",
+        parse=int,
+    )
+    limit_h2_control_frames_per_second: int = _option(
+        DEFAULT_H2_CONTROL_FRAMES_PER_SECOND,
+        "HTTP/2 PING and SETTINGS frames per second before the connection is "
+        "closed with ENHANCE_YOUR_CALM.",
+        validators=(_instance_of(int), _in_range(1, 2**31 - 1)),
+        metavar="N",
+        parse=int,
+    )
+    limit_h2_empty_frames_per_second: int = _option(
+        DEFAULT_H2_EMPTY_FRAMES_PER_SECOND,
+        "HTTP/2 empty DATA frames per second before the connection is closed "
+        "with ENHANCE_YOUR_CALM.",
+        validators=(_instance_of(int), _in_range(1, 2**31 - 1)),
+        metavar="N",
         parse=int,
     )
     max_drain_bytes: int = _option(

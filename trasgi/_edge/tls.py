@@ -21,11 +21,17 @@ import trio
 from trasgi._config.config import DEFAULT_SSL_CIPHERS, Config
 from trasgi._edge.x509 import DERError, subject_rfc4514
 from trasgi._observe.logs import error_logger
+from trasgi._protocol.alpn import ALPN_H2, ALPN_HTTP11
 from trasgi._protocol.scope import TLSInfo
 
-#: HTTP/1.1 is all this server speaks, so it is all it offers (RFC 7301);
-#: a client offering only h2 gets no ALPN answer and may fall back or leave.
-ALPN_PROTOCOLS = ("http/1.1",)
+
+def alpn_protocols(config: Config) -> list[str]:
+    """What the server offers in ALPN, most preferred first.
+
+    h2 when HTTP/2 is on (RFC 9113 section 3.2), HTTP/1.1 always.
+    """
+    return [ALPN_H2, ALPN_HTTP11] if config.http2 else [ALPN_HTTP11]
+
 
 CERT_REQUIREMENTS = {
     "none": ssl.CERT_NONE,
@@ -87,7 +93,7 @@ def build_server_context(config: Config) -> ServerContext | None:
         return None
     context = ServerContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(list(ALPN_PROTOCOLS))
+    context.set_alpn_protocols(alpn_protocols(config))
     try:
         context.set_ciphers(config.ssl_ciphers)
     except ssl.SSLError:

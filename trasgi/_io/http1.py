@@ -18,25 +18,30 @@ import contextlib
 import enum
 import http
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
-from email.utils import formatdate
 from typing import Any
 
+import attrs
 import h11
 import trio
 
 from trasgi._asgi import ASGIApp
 from trasgi._config.config import Config
 from trasgi._errors import ClientDisconnected, PeerError
+from trasgi._io.http2 import HTTP2Connection
 from trasgi._io.inbox import Inbox, discard
 from trasgi._io.proxy_protocol import read_proxy_header
 from trasgi._io.request_stream import Outcome, RequestStream
+from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import NEW_CONNECTION_GRACE, RETRY_AFTER, ServerShared
 from trasgi._io.socket_stream import DirectSocketStream
 from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
 from trasgi._io.writer import StreamWriter
 from trasgi._observe.access import AccessRecord, RequestLine
+from trasgi._observe.logs import error_logger
+from trasgi._protocol.alpn import ALPN_H2
 from trasgi._protocol.cycle import ResponseCycle
 from trasgi._protocol.forwarded import apply_proxy_headers
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
@@ -55,7 +60,6 @@ MAX_PIPELINED_BYTES = 64 * 1024
 #: The interim response that lets a waiting client send its body.
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-_SERVER_HEADER = (b"server", b"trasgi")
 #: The fields that give a request a body (RFC 9112 section 6.3).
 _BODY_FIELDS = (b"content-length", b"transfer-encoding")
 
@@ -74,6 +78,33 @@ class CloseMode(enum.Enum):
     LINGER = "linger"
     #: The client is gone or a response was cut: close without waiting.
     ABORT = "abort"
+
+
+@attrs.frozen
+class SwitchToH2:
+    """The client opened with the HTTP/2 preface (prior knowledge, RFC 9113 3.3).
+
+    Attributes:
+        received: Every byte read so far, the preface first.
+    """
+
+    received: bytes
+
+
+class _PriorKnowledge(Exception):
+    """Raised from deep in the head parsing when the preface is recognised."""
+
+    def __init__(self, received: bytes) -> None:
+        super().__init__("HTTP/2 connection preface")
+        self.received = received
+
+
+class _InvalidPreface(Exception):
+    """A new connection's first bytes are neither HTTP/1.x nor the HTTP/2 preface."""
+
+
+#: The end of an HTTP/1.x request line: " HTTP/" and a version.
+_HTTP1_LINE_END = re.compile(rb" HTTP/[0-9]")
 
 
 class ConnectionPhase(enum.Enum):
@@ -137,6 +168,7 @@ async def handle_connection(
     """
     connection = HTTP11Connection(stream, app, config, info, shared)
     client_ip: str | None = None
+    mode: CloseMode | SwitchToH2
     try:
         # A PROXY protocol header comes first and names the client to count.
         if await connection.accept_proxy_header():
@@ -146,8 +178,12 @@ async def handle_connection(
                 shared.per_client[client_ip] += 1
             if _over_client_limit(config, shared, client_ip):
                 mode = await connection.refuse_busy_client()
+            elif config.http2 and _negotiated_h2(stream):
+                mode = await serve_http2(connection, b"")
             else:
                 mode = await connection.run()
+            if isinstance(mode, SwitchToH2):
+                mode = await serve_http2(connection, mode.received)
             if mode is CloseMode.LINGER:
                 await connection.linger()
     finally:
@@ -164,6 +200,39 @@ async def handle_connection(
             await trio.aclose_forcefully(stream)
 
 
+def _negotiated_h2(stream: trio.abc.Stream) -> bool:
+    """Whether TLS negotiated HTTP/2 by ALPN (RFC 9113 section 3.2)."""
+    return (
+        isinstance(stream, trio.SSLStream)
+        and stream.selected_alpn_protocol() == ALPN_H2
+    )
+
+
+async def serve_http2(connection: HTTP11Connection, received: bytes) -> CloseMode:
+    """Serve the rest of a connection as HTTP/2, with what was read of it."""
+    h2_connection = HTTP2Connection(
+        connection.stream,
+        connection.app,
+        connection.config,
+        connection.info,
+        connection.shared,
+        inbox=connection.inbox,
+        writer=connection.writer,
+        received=received,
+    )
+    await h2_connection.run()
+    if connection.writer.lost:
+        return CloseMode.ABORT
+    if isinstance(connection.stream, trio.abc.HalfCloseableStream):
+        # After a GOAWAY the client may still be sending: shut the write side
+        # and read briefly, so what it sends does not reset the connection
+        # under the GOAWAY (RFC 9113 section 6.8).
+        return CloseMode.LINGER
+    # TLS cannot shut one direction (trio's SSLStream has no send_eof): a
+    # client waits for the close itself to learn the connection is over.
+    return CloseMode.GRACEFUL
+
+
 def _over_client_limit(
     config: Config, shared: ServerShared, client_ip: str | None
 ) -> bool:
@@ -173,24 +242,6 @@ def _over_client_limit(
         and client_ip is not None
         and shared.per_client[client_ip] > limit
     )
-
-
-class _DateHeader:
-    """The Date header value (RFC 9110 section 6.6.1), formatted once a second."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._value = b""
-
-    def value(self) -> bytes:
-        now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self._value = formatdate(now, usegmt=True).encode("ascii")
-        return self._value
-
-
-_date_header = _DateHeader()
 
 
 def wants_keep_alive(request: h11.Request, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -277,12 +328,7 @@ class HTTP11Connection:
         return self.inbox.eof
 
     def default_headers(self) -> list[tuple[bytes, bytes]]:
-        headers = []
-        if self.config.date_header:
-            headers.append((b"date", _date_header.value()))
-        if self.config.server_header:
-            headers.append(_SERVER_HEADER)
-        return headers
+        return default_headers(self.config)
 
     def log_access(
         self, head: RequestLine, status: int, body_bytes: int, started: float
@@ -311,9 +357,15 @@ class HTTP11Connection:
             self.parser.receive_data(b"")
         return True
 
-    async def run(self) -> CloseMode:
-        """Serve requests until the connection ends; return how to close it."""
-        request = await self._next_request()
+    async def run(self) -> CloseMode | SwitchToH2:
+        """Serve requests until the connection ends; return how to close it.
+
+        A client that opens with the HTTP/2 preface gets :class:`SwitchToH2`.
+        """
+        try:
+            request = await self._next_request()
+        except _PriorKnowledge as preface:
+            return SwitchToH2(preface.received)
         while request is not None and await self._handle(request):
             self._next_cycle()
             request = await self._next_request()
@@ -321,7 +373,10 @@ class HTTP11Connection:
 
     async def refuse_busy_client(self) -> CloseMode:
         """Answer a client over its connection limit: read one head, say 503."""
-        request = await self._next_request()
+        try:
+            request = await self._next_request()
+        except _PriorKnowledge:
+            return CloseMode.LINGER  # not worth an HTTP/2 session to refuse
         if request is not None:
             await self.refuse(
                 PeerError(503, "too many connections from this client", RETRY_AFTER),
@@ -430,6 +485,13 @@ class HTTP11Connection:
             deadline = trio.current_time() + self.config.timeout_header_read
             with trio.CancelScope(deadline=deadline):
                 return await self._read_head()
+        except _InvalidPreface:
+            # Closed without an answer, see _is_invalid_preface.
+            error_logger.debug(
+                "closing connection: its first bytes are neither HTTP/1.x nor "
+                "the HTTP/2 preface"
+            )
+            return None
         except PeerError as error:
             await self.refuse(error, None)
             return None
@@ -448,13 +510,38 @@ class HTTP11Connection:
         try:
             event = self.parser.next_event()
         except h11.RemoteProtocolError as exc:
+            if self._is_invalid_preface(buffered):
+                raise _InvalidPreface from None
             raise PeerError(exc.error_status_hint, _peer_reason(exc)) from None
         if isinstance(event, h11.Request):
+            if (
+                event.method == b"PRI"
+                and self.phase is ConnectionPhase.NEW
+                and self.config.http2
+            ):
+                # "PRI * HTTP/2.0" parses as a request line: the HTTP/2
+                # connection preface (RFC 9113 section 3.4).
+                raise _PriorKnowledge(bytes(buffered))
             self._check_head(event, buffered[: len(buffered) - self.buffered()])
             return event
         if event is h11.NEED_DATA:
             return h11.NEED_DATA
         return None  # ConnectionClosed: the client left between requests.
+
+    def _is_invalid_preface(self, buffered: bytes) -> bool:
+        """Whether a new connection's first line is not HTTP/1.x at all.
+
+        With HTTP/2 on, a plain-port client may be speaking HTTP/2 with prior
+        knowledge: to it, anything but a request line of HTTP/1.x is an
+        invalid connection preface, a connection error (RFC 9113 section
+        3.4) after which the connection closes. An HTTP/1.1 400 would be
+        noise on its wire; a request line that names an HTTP/1 version
+        still gets its 400.
+        """
+        if self.phase is not ConnectionPhase.NEW or not self.config.http2:
+            return False
+        line = bytes(buffered).partition(b"\n")[0]
+        return _HTTP1_LINE_END.search(line) is None
 
     async def _read_head(self) -> h11.Request | None:
         while True:

@@ -15,6 +15,7 @@ import h11
 
 from trasgi._asgi import HTTPScope, WebSocketScope
 from trasgi._errors import PeerError
+from trasgi._observe.access import RequestLine
 
 #: The ASGI HTTP spec version implemented in full. 2.4 made send() on a closed
 #: connection raise OSError; 2.5 changed only the websocket disconnect event.
@@ -134,12 +135,13 @@ def target_parts(target: bytes, root_path: str) -> tuple[str, bytes, bytes]:
 
 
 def build_http_scope(
-    request: h11.Request,
+    request: RequestLine,
     info: ConnectionInfo,
     *,
     root_path: str = "",
     state: dict[str, Any] | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
+    http_version: str | None = None,
 ) -> HTTPScope:
     """Build the ASGI ``http`` scope for one request.
 
@@ -158,7 +160,7 @@ def build_http_scope(
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": HTTP_SPEC_VERSION},
-        "http_version": request.http_version.decode("ascii"),
+        "http_version": http_version or request.http_version.decode("ascii"),
         "method": request.method.decode("ascii"),
         "scheme": info.scheme,
         "path": path,

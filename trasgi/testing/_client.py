@@ -31,6 +31,7 @@ async def open_client(
     config: Config | None = None,
     base_url: str = "http://testserver",
     client: tuple[str, int] = TEST_CLIENT,
+    http2: bool = False,
     **client_options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Run ``app`` in trasgi and yield an httpx client connected to it in memory.
@@ -47,6 +48,10 @@ async def open_client(
         base_url: Where relative URLs point; an ``https`` URL gives the
             application ``scheme == "https"``.
         client: The client address the application sees.
+        http2: Speak HTTP/2 (with prior knowledge) instead of HTTP/1.1: the
+            server's HTTP/2 connection serves the requests, many at once over
+            one connection. Needs the ``h2`` package (httpx's ``http2``
+            extra, which ``trasgi[testing]`` installs).
         **client_options: Passed to :class:`httpx.AsyncClient` (headers,
             cookies, timeout, follow_redirects...).
 
@@ -66,7 +71,9 @@ async def open_client(
             trio.open_nursery() as nursery,
         ):
             backend = _MemoryBackend(app, config, shared, nursery, client)
-            pool = httpcore.AsyncConnectionPool(network_backend=backend)
+            pool = httpcore.AsyncConnectionPool(
+                network_backend=backend, http1=not http2, http2=http2
+            )
             async with httpx.AsyncClient(
                 transport=_MemoryTransport(pool), base_url=base_url, **client_options
             ) as http_client:

@@ -1,0 +1,578 @@
+"""One HTTP/2 connection on trio: a reader, and a task per stream.
+
+The connection's task reads: every chunk goes to the pure
+:class:`~trasgi._protocol.h2_adaptor.H2Adaptor`, whose events start streams,
+feed their bodies and wake their senders. Reading never waits for an
+application, so one slow stream cannot stall its siblings (head-of-line
+blocking). Each stream is a task in the connection's nursery running the
+same :class:`~trasgi._io.request_stream.RequestStream` as HTTP/1.1, with an
+:class:`H2Stream` as its port.
+
+Flow control is the backpressure: a stream's DATA is acknowledged (the
+windows opened again) only as its application consumes it through
+``receive()``, so a client can be ahead of an application by one stream
+window at most, and the connection window bounds a connection's total. A
+sender waits for the peer's window, under the write timeout, without
+holding anything that other streams need.
+
+All output goes through one lock and one :class:`~trasgi._io.writer.StreamWriter`:
+frames leave in the order the adaptor queued them. A peer that does not read
+blocks that write, and with it the reading: it cannot make the server queue
+answers (to PINGs, say) without bound.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import time
+from collections.abc import Sequence
+
+import trio
+
+from trasgi._asgi import ASGIApp
+from trasgi._config.config import Config
+from trasgi._errors import ClientDisconnected, PeerError
+from trasgi._io.inbox import Inbox, discard
+from trasgi._io.request_stream import Outcome, RequestStream
+from trasgi._io.server_headers import default_headers
+from trasgi._io.shared import ServerShared
+from trasgi._io.writer import StreamWriter
+from trasgi._observe.access import AccessRecord, RequestLine
+from trasgi._observe.logs import error_logger
+from trasgi._protocol.forwarded import apply_proxy_headers
+from trasgi._protocol.h2_adaptor import (
+    BodyData,
+    BodyEnd,
+    ErrorCode,
+    Event,
+    FloodLimits,
+    H2Adaptor,
+    H2Settings,
+    PeerReset,
+    RequestHead,
+    WindowOpened,
+)
+from trasgi._protocol.h2_cycle import H2Out, H2ResponseCycle, ResponseHead
+from trasgi._protocol.h2_request import H2Request, parse_h2_request
+from trasgi._protocol.scope import ConnectionInfo, build_http_scope
+from trasgi._protocol.strict import HeadLimits
+
+#: The client connection preface (RFC 9113 section 3.4).
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def settings_of(config: Config) -> H2Settings:
+    """What an HTTP/2 connection announces, from the configuration."""
+    return H2Settings(
+        max_concurrent_streams=config.limit_h2_concurrent_streams,
+        stream_window=config.limit_h2_stream_window,
+        connection_window=config.limit_h2_connection_window,
+        max_header_list_size=config.limit_h2_header_list_size,
+    )
+
+
+def floods_of(config: Config) -> FloodLimits:
+    """The per-second frame budgets, from the configuration."""
+    return FloodLimits(
+        resets=config.limit_h2_resets_per_second,
+        control_frames=config.limit_h2_control_frames_per_second,
+        empty_frames=config.limit_h2_empty_frames_per_second,
+    )
+
+
+class Draining(enum.Enum):
+    """Where the connection is in its life."""
+
+    OPEN = "open"
+    #: GOAWAY sent: streams in flight finish, new ones are refused.
+    DRAINING = "draining"
+    #: Nothing more is read: the peer left or the connection failed.
+    OVER = "over"
+
+
+class StreamState(enum.Enum):
+    """Where one stream is, as its port sees it."""
+
+    OPEN = "open"
+    #: The peer reset the stream, or the connection ended under it.
+    GONE = "gone"
+    #: The server reset it (an aborted response, a stalled peer).
+    RESET = "reset"
+
+
+class HTTP2Connection:
+    """One HTTP/2 connection: its reader, its streams, its single writer.
+
+    Args:
+        stream: The connection's stream.
+        inbox: The connection's reader, if bytes were already read through it
+            (the preface of a prior-knowledge connection).
+        writer: The connection's writer, when it has one already.
+        received: Bytes already read and not yet parsed.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        app: ASGIApp,
+        config: Config,
+        info: ConnectionInfo,
+        shared: ServerShared,
+        *,
+        inbox: Inbox | None = None,
+        writer: StreamWriter | None = None,
+        received: bytes = b"",
+    ) -> None:
+        self.stream = stream
+        self.app = app
+        self.config = config
+        self.info = info
+        self.shared = shared
+        self.writer = writer or StreamWriter(stream, config.timeout_write)
+        self.inbox = inbox or Inbox(stream, discard)
+        self.adaptor = H2Adaptor(settings_of(config), floods_of(config))
+        self.limits = HeadLimits(
+            max_target=config.limit_request_line,
+            max_fields=config.limit_request_fields,
+            max_body=config.limit_request_body,
+        )
+        self.streams: dict[int, H2Stream] = {}
+        self.draining = Draining.OPEN
+        self._received = received
+        self._write_lock = trio.Lock()
+        #: Senders waiting for a window park here; any WINDOW_UPDATE (or a
+        #: stream's end) wakes them all, and each checks its own window.
+        self.windows = trio.lowlevel.ParkingLot()
+        self._nursery: trio.Nursery | None = None
+        self._reading = trio.CancelScope()
+        #: The scope of the read under way, to make it idle time when the
+        #: last stream ends.
+        self._fill_scope: trio.CancelScope | None = None
+        #: Stream identifiers above this were opened after GOAWAY: refused.
+        self._last_accepted = 2**31 - 1
+
+    # -- the connection's life -------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until the peer leaves, an error, or shutdown."""
+        self.adaptor.start()
+        self.inbox.sink = self._on_bytes
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._goaway_on_shutdown)
+            if self._received:
+                self._on_bytes(self._received)
+                self._received = b""
+            with contextlib.suppress(ClientDisconnected), self._reading:
+                await self.flush()
+                await self._read()
+            self._over()
+            await self._flush_quietly()  # the GOAWAY of a failure, if any
+            if not self.writer.lost and not self._failed():
+                await self._close_when_idle()
+            # A connection error abandons its streams (RFC 9113 5.4.1); the
+            # shutdown watcher is no longer needed either way.
+            nursery.cancel_scope.cancel()
+        self.inbox.sink = discard
+
+    def _failed(self) -> bool:
+        ended = self.adaptor.ended
+        if ended is None or ended.error_code == ErrorCode.NO_ERROR:
+            return False
+        error_logger.debug("closing HTTP/2 connection: %s", ended.reason)
+        return True
+
+    async def _read(self) -> None:
+        """Read until the connection ends; wait idle for the keep-alive timeout."""
+        while self.adaptor.ended is None and not self.inbox.eof:
+            with trio.CancelScope() as scope:
+                self._fill_scope = scope
+                if not self.streams:
+                    self._arm_idle(scope)
+                try:
+                    await self.inbox.fill()
+                finally:
+                    self._fill_scope = None
+                    self.shared.idle.discard(scope)
+            if scope.cancelled_caught:
+                # Idle for the keep-alive timeout, or shutdown closed it.
+                self.adaptor.goaway(ErrorCode.NO_ERROR)
+                return
+            await self.flush()
+
+    def _arm_idle(self, scope: trio.CancelScope) -> None:
+        """No stream open: the wait is idle time (shutdown may end it)."""
+        scope.deadline = trio.current_time() + self.config.timeout_keep_alive
+        self.shared.idle.add(scope)
+
+    def _over(self) -> None:
+        """Nothing more is read: every stream still open learns its peer left."""
+        self.draining = Draining.OVER
+        for stream in self.streams.values():
+            stream.gone()
+        self.windows.unpark_all()
+
+    async def _close_when_idle(self) -> None:
+        """After the reading: let the streams finish, then say goodbye."""
+        while self.streams:
+            await self.windows.park()
+        with contextlib.suppress(ClientDisconnected):
+            self.adaptor.goaway(ErrorCode.NO_ERROR)
+            await self.flush()
+
+    async def _goaway_on_shutdown(self) -> None:
+        """Graceful shutdown: GOAWAY, then refuse new streams (RFC 9113 6.8)."""
+        await self.shared.shutting_down.wait()
+        if self.draining is not Draining.OPEN:
+            return
+        self.draining = Draining.DRAINING
+        self._last_accepted = self.adaptor.last_stream_id
+        self.adaptor.announce_goaway()
+        await self._flush_quietly()
+        if not self.streams:
+            self._reading.cancel()
+
+    def stream_done(self, stream: H2Stream) -> None:
+        """A stream's task ended: it no longer counts, and may be the last."""
+        self.streams.pop(stream.stream_id, None)
+        self.windows.unpark_all()
+        if self.streams:
+            return
+        if self.draining is Draining.DRAINING:
+            self._reading.cancel()
+        elif self._fill_scope is not None:
+            self._arm_idle(self._fill_scope)
+
+    # -- reading ---------------------------------------------------------------
+
+    def _on_bytes(self, data: bytes) -> None:
+        """The inbox's sink: every event of what arrived, handled at once."""
+        for event in self.adaptor.receive(data, trio.current_time()):
+            self._on_event(event)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, RequestHead):
+            self._open_stream(event)
+        elif isinstance(event, BodyData):
+            stream = self.streams.get(event.stream_id)
+            if stream is None:
+                # A stream already answered: its data is never read, but its
+                # bytes must still be given back to the connection's window.
+                self.adaptor.acknowledge(event.stream_id, event.flow_length)
+            else:
+                stream.feed(event.data, event.flow_length)
+        elif isinstance(event, BodyEnd):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.end_of_body()
+        elif isinstance(event, PeerReset):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.gone()
+        elif isinstance(event, WindowOpened):
+            self.windows.unpark_all()
+        # ConnectionEnded: the read loop sees adaptor.ended and stops.
+
+    def _open_stream(self, head: RequestHead) -> None:
+        refusal = self._refusal(head)
+        if refusal is not None:
+            self.adaptor.reset(head.stream_id, refusal)
+            return
+        stream = H2Stream(self, head.stream_id, body_ended=head.end_stream)
+        self.streams[head.stream_id] = stream
+        assert self._nursery is not None
+        self._nursery.start_soon(self._serve_stream, stream, head)
+
+    def _refusal(self, head: RequestHead) -> ErrorCode | None:
+        """Why a new stream is refused, if it is (RFC 9113 sections 5.1.2, 8.7)."""
+        if head.stream_id > self._last_accepted:
+            return ErrorCode.REFUSED_STREAM  # opened after our GOAWAY
+        if len(self.streams) >= self.config.limit_h2_concurrent_streams:
+            # A stream counts until its task ends, not until the peer resets
+            # it: resetting does not make room (rapid reset, CVE-2023-44487).
+            return ErrorCode.REFUSED_STREAM
+        return None
+
+    # -- one stream ------------------------------------------------------------
+
+    async def _serve_stream(self, stream: H2Stream, head: RequestHead) -> None:
+        try:
+            await self._answer(stream, head)
+        except ClientDisconnected:
+            pass  # a refusal the client did not stay for
+        finally:
+            if stream.body_pending and stream.state is StreamState.OPEN:
+                # The response is complete before the request: the client
+                # may stop sending (RFC 9113 section 8.1).
+                stream.reset(ErrorCode.NO_ERROR)
+            self.stream_done(stream)
+            await self._flush_quietly()
+
+    async def _answer(self, stream: H2Stream, head: RequestHead) -> None:
+        config = self.config
+        try:
+            request = parse_h2_request(head.headers, self.limits)
+            stream.request = request
+            scope = build_http_scope(
+                request,
+                self.info,
+                root_path=config.root_path,
+                state=self.shared.state,
+                headers=list(request.headers),
+                http_version="2",
+            )
+        except PeerError as error:
+            await stream.refuse(error, stream.request)
+            return
+        apply_proxy_headers(scope, self.info, config)
+        refusal = self.shared.busy_refusal(config)
+        if refusal is not None:
+            await stream.refuse(refusal, request)
+            self.log_access(request, 503, 0, time.perf_counter())
+            return
+        self.shared.count_request()
+        cycle = H2ResponseCycle(request.method, self.default_headers())
+        exchange = RequestStream(
+            stream,
+            request,
+            cycle,
+            expects_continue=request.header(b"expect") == b"100-continue",
+        )
+        outcome = await exchange.run(self.app, scope)
+        if outcome is Outcome.ABORT:
+            # A partial response cannot be finished: reset the stream only;
+            # the connection and its other streams carry on.
+            stream.reset(ErrorCode.INTERNAL_ERROR)
+
+    # -- writing -----------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write whatever the adaptor queued, in order.
+
+        Error handling:
+            Raises :class:`ClientDisconnected` once the peer is gone.
+        """
+        async with self._write_lock:
+            data = self.adaptor.data_to_send()
+            if data:
+                await self.writer.write(data)
+
+    async def _flush_quietly(self) -> None:
+        with contextlib.suppress(ClientDisconnected):
+            await self.flush()
+
+    # -- shared with the streams' ports ---------------------------------------
+
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        return default_headers(self.config)
+
+    def log_access(
+        self, head: RequestLine, status: int, body_bytes: int, started: float
+    ) -> None:
+        observer = self.shared.observer_for(self.config)
+        if observer.enabled():
+            record = AccessRecord.of(
+                head, self.info.client, status, body_bytes, started
+            )
+            observer.on_response(record)
+
+
+class H2Stream:
+    """One HTTP/2 stream: the :class:`~trasgi._io.ports.RequestPort` of its request.
+
+    Args:
+        connection: The connection carrying it.
+        stream_id: Its identifier.
+        body_ended: Whether the request came without a body.
+    """
+
+    __slots__ = (
+        "_body",
+        "_changed",
+        "body_pending",
+        "connection",
+        "request",
+        "responded",
+        "state",
+        "stream_id",
+    )
+
+    def __init__(
+        self, connection: HTTP2Connection, stream_id: int, *, body_ended: bool
+    ) -> None:
+        self.connection = connection
+        self.stream_id = stream_id
+        self.state = StreamState.OPEN
+        self.request: H2Request | None = None
+        #: Body pieces received and not yet read, with their flow lengths.
+        self._body: collections.deque[tuple[bytes, int]] = collections.deque()
+        #: Whether the client may still send body (no END_STREAM yet).
+        self.body_pending = not body_ended
+        #: Whether a response head was queued (the server's own error answer
+        #: must not follow the application's).
+        self.responded = False
+        self._changed = trio.lowlevel.ParkingLot()
+
+    # -- fed by the connection's reader -----------------------------------------
+
+    def feed(self, data: bytes, flow_length: int) -> None:
+        if self.state is StreamState.OPEN:
+            self._body.append((data, flow_length))
+            self._changed.unpark_all()
+        else:
+            self.connection.adaptor.acknowledge(self.stream_id, flow_length)
+
+    def end_of_body(self) -> None:
+        self.body_pending = False
+        self._changed.unpark_all()
+
+    def gone(self) -> None:
+        """The peer reset the stream, or the connection ended under it."""
+        if self.state is StreamState.OPEN:
+            self.state = StreamState.GONE
+        self._changed.unpark_all()
+        self.connection.windows.unpark_all()
+
+    def reset(self, code: ErrorCode) -> None:
+        """Reset the stream from the server's side."""
+        if self.state is StreamState.OPEN:
+            self.state = StreamState.RESET
+            self.connection.adaptor.reset(self.stream_id, code)
+        self._changed.unpark_all()
+        self.connection.windows.unpark_all()
+
+    # -- ports.ConnectionFacts ---------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self.connection.config
+
+    @property
+    def shared(self) -> ServerShared:
+        return self.connection.shared
+
+    @property
+    def info(self) -> ConnectionInfo:
+        return self.connection.info
+
+    @property
+    def peer_lost(self) -> bool:
+        return self.state is not StreamState.OPEN or self.connection.writer.lost
+
+    @property
+    def peer_closed(self) -> bool:
+        return self.state is StreamState.GONE
+
+    @property
+    def expects_continue(self) -> bool:
+        request = self.request
+        return request is not None and request.header(b"expect") == b"100-continue"
+
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        return self.connection.default_headers()
+
+    def log_access(
+        self, head: RequestLine, status: int, body_bytes: int, started: float
+    ) -> None:
+        self.connection.log_access(head, status, body_bytes, started)
+
+    # -- ports.RequestPort ---------------------------------------------------------
+
+    async def read_body(self) -> tuple[bytes, bool] | None:
+        while not self._body and self.body_pending:
+            if self.state is not StreamState.OPEN:
+                return None
+            await self._changed.park()
+        if self.state is not StreamState.OPEN:
+            return None
+        if not self._body:
+            return b"", False
+        data, flow_length = self._body.popleft()
+        # Consumed: the window opens again (backpressure, RFC 9113 5.2).
+        self.connection.adaptor.acknowledge(self.stream_id, flow_length)
+        await self.connection.flush()
+        return data, bool(self._body) or self.body_pending
+
+    async def send_continue(self) -> None:
+        self.connection.adaptor.send_head(self.stream_id, 100, (), end_stream=False)
+        await self.connection.flush()
+
+    async def write(self, pieces: Sequence[H2Out]) -> None:
+        for piece in pieces:
+            if self.peer_lost:
+                raise ClientDisconnected("the client reset the stream")
+            if isinstance(piece, ResponseHead):
+                self.responded = True
+                self.connection.adaptor.send_head(
+                    self.stream_id,
+                    piece.status,
+                    piece.headers,
+                    end_stream=piece.end_stream,
+                )
+                await self.connection.flush()
+            else:
+                await self._send_data(piece.data, end_stream=piece.end_stream)
+
+    async def _send_data(self, data: bytes, *, end_stream: bool) -> None:
+        """Send body bytes as the peer's windows allow, each wait bounded."""
+        adaptor = self.connection.adaptor
+        view = memoryview(data)
+        while True:
+            if self.peer_lost:
+                raise ClientDisconnected("the client reset the stream")
+            if not view:
+                if end_stream:
+                    adaptor.send_data(self.stream_id, b"", end_stream=True)
+                    await self.connection.flush()
+                return
+            window = adaptor.send_window(self.stream_id)
+            if window <= 0:
+                await self._wait_for_window()
+                continue
+            chunk, view = view[:window], view[window:]
+            adaptor.send_data(
+                self.stream_id, bytes(chunk), end_stream=end_stream and not view
+            )
+            await self.connection.flush()
+            if not view:
+                return
+
+    async def _wait_for_window(self) -> None:
+        """Wait for the peer to open a window, up to the write timeout.
+
+        The HTTP/1.1 write timeout's twin: a peer that stops opening a
+        stream's window holds that stream's task, never its siblings'.
+        """
+        with trio.move_on_after(self.config.timeout_write):
+            await self.connection.windows.park()
+            return
+        self.reset(ErrorCode.CANCEL)
+        raise ClientDisconnected("the client stopped reading the response")
+
+    async def wait_for_disconnect(self) -> None:
+        while self.state is StreamState.OPEN:
+            await self._changed.park()
+
+    async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
+        """Answer on this stream with the server's own plain-text response."""
+        if self.peer_lost or self.responded:
+            return
+        body = error.reason.encode("utf-8") + b"\n"
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            *error.headers,
+            *self.default_headers(),
+        ]
+        # RFC 9110 section 9.3.2: a response to HEAD carries no body.
+        bodiless = head is not None and head.method == b"HEAD"
+        self.responded = True
+        self.connection.adaptor.send_head(
+            self.stream_id, error.status_code, headers, end_stream=bodiless
+        )
+        with contextlib.suppress(ClientDisconnected):
+            await self.connection.flush()
+            if not bodiless:
+                await self._send_data(body, end_stream=True)
