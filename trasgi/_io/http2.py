@@ -169,6 +169,7 @@ class HTTP2Connection:
                 await self.flush()
                 await self._read()
             self._over()
+            self._count_ending()
             await self._flush_quietly()  # the GOAWAY of a failure, if any
             if not self.writer.lost and not self._failed():
                 await self._close_when_idle()
@@ -176,6 +177,13 @@ class HTTP2Connection:
             # shutdown watcher is no longer needed either way.
             nursery.cancel_scope.cancel()
         self.inbox.sink = discard
+
+    def _count_ending(self) -> None:
+        ended = self.adaptor.ended
+        if ended is not None and ended.by_peer:
+            self.shared.h2.goaways_received += 1
+        elif ended is not None:
+            self.shared.h2.goaways_sent += 1
 
     def _failed(self) -> bool:
         ended = self.adaptor.ended
@@ -220,6 +228,7 @@ class HTTP2Connection:
             await self.windows.park()
         with contextlib.suppress(ClientDisconnected):
             self.adaptor.goaway(ErrorCode.NO_ERROR)
+            self.shared.h2.goaways_sent += 1
             await self.flush()
 
     async def _goaway_on_shutdown(self) -> None:
@@ -230,6 +239,7 @@ class HTTP2Connection:
         self.draining = Draining.DRAINING
         self._last_accepted = self.adaptor.last_stream_id
         self.adaptor.announce_goaway()
+        self.shared.h2.goaways_sent += 1
         await self._flush_quietly()
         if not self.streams:
             self._reading.cancel()
@@ -268,6 +278,10 @@ class HTTP2Connection:
             if stream is not None:
                 stream.end_of_body()
         elif isinstance(event, PeerReset):
+            if event.by_peer:
+                self.shared.h2.resets_received += 1
+            else:
+                self.shared.h2.resets_sent += 1  # h2's answer to a stream error
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.gone()
@@ -276,8 +290,11 @@ class HTTP2Connection:
         # ConnectionEnded: the read loop sees adaptor.ended and stops.
 
     def _open_stream(self, head: RequestHead) -> None:
+        counts = self.shared.h2
+        counts.streams += 1
         refusal = self._refusal(head)
         if refusal is not None:
+            counts.resets_sent += 1
             self.adaptor.reset(head.stream_id, refusal)
             return
         stream = H2Stream(self, head.stream_id, body_ended=head.end_stream)
@@ -439,6 +456,7 @@ class H2Stream:
         """Reset the stream from the server's side."""
         if self.state is StreamState.OPEN:
             self.state = StreamState.RESET
+            self.connection.shared.h2.resets_sent += 1
             self.connection.adaptor.reset(self.stream_id, code)
         self._changed.unpark_all()
         self.connection.windows.unpark_all()

@@ -25,6 +25,25 @@ RETRY_AFTER = ((b"retry-after", b"1"),)
 
 
 @attrs.define
+class H2Counts:
+    """What the server's HTTP/2 connections did, for the metrics.
+
+    Attributes:
+        streams: Streams clients opened.
+        resets_sent: Streams the server reset (refused, aborted, stalled).
+        resets_received: Streams clients reset.
+        goaways_sent: GOAWAY frames the server sent.
+        goaways_received: GOAWAY frames clients sent.
+    """
+
+    streams: int = 0
+    resets_sent: int = 0
+    resets_received: int = 0
+    goaways_sent: int = 0
+    goaways_received: int = 0
+
+
+@attrs.define
 class ServerShared:
     """What all connections of one server share.
 
@@ -45,6 +64,7 @@ class ServerShared:
             (``--limit-max-requests``); None for never.
         budget_spent: Set when ``requests`` reaches ``request_budget``; the
             server then shuts down gracefully.
+        h2: What the HTTP/2 connections did, for the metrics.
     """
 
     state: dict[str, Any] = attrs.field(factory=dict)
@@ -57,6 +77,7 @@ class ServerShared:
     requests: int = 0
     request_budget: int | None = None
     budget_spent: trio.Event = attrs.field(factory=trio.Event)
+    h2: H2Counts = attrs.field(factory=H2Counts)
 
     def begin_shutdown(self) -> None:
         """Start a graceful shutdown: flag it, and close idle connections now."""

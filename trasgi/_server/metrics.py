@@ -26,9 +26,9 @@ imported only when a metrics port is set.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -116,6 +116,7 @@ class ServerMetrics:
             "Requests being handled now.",
             registry=self.registry,
         ).set_function(lambda: shared.in_flight)
+        self.registry.register(_HTTP2Collector(shared, prometheus))
         # The labelled child of each (method, status) seen: looking it up in
         # prometheus_client takes a lock and builds a key every time.
         self._counters: dict[tuple[bytes, int], prometheus_client.Counter] = {}
@@ -170,6 +171,39 @@ class ServerMetrics:
             {"type": "http.response.start", "status": status, "headers": headers}
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class _HTTP2Collector:
+    """HTTP/2's counters, read from the server's shared counts when scraped."""
+
+    _FAMILIES = (
+        ("trasgi_http2_streams", "HTTP/2 streams opened by clients.", "streams"),
+        (
+            "trasgi_http2_resets_sent",
+            "HTTP/2 streams reset by the server (refused, aborted, stalled).",
+            "resets_sent",
+        ),
+        (
+            "trasgi_http2_resets_received",
+            "HTTP/2 streams reset by clients.",
+            "resets_received",
+        ),
+        ("trasgi_http2_goaways_sent", "HTTP/2 GOAWAY frames sent.", "goaways_sent"),
+        (
+            "trasgi_http2_goaways_received",
+            "HTTP/2 GOAWAY frames received.",
+            "goaways_received",
+        ),
+    )
+
+    def __init__(self, shared: ServerShared, prometheus: ModuleType) -> None:
+        self._shared = shared
+        self._family = prometheus.metrics_core.CounterMetricFamily
+
+    def collect(self) -> Iterator[Any]:
+        counts = self._shared.h2
+        for name, documentation, attribute in self._FAMILIES:
+            yield self._family(name, documentation, value=getattr(counts, attribute))
 
 
 #: The metrics port's connections: plain HTTP requests, no WebSocket.
