@@ -38,7 +38,7 @@ from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import NEW_CONNECTION_GRACE, RETRY_AFTER, ServerShared
 from trasgi._io.socket_stream import DirectSocketStream
 from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
-from trasgi._io.writer import StreamWriter
+from trasgi._io.writer import StreamWriter, WriterState
 from trasgi._observe.access import AccessRecord, RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.alpn import ALPN_H2
@@ -321,7 +321,8 @@ class HTTP11Connection:
 
     @property
     def peer_lost(self) -> bool:
-        return self.writer.lost
+        # The state itself, not the writer's property: read on every send().
+        return self.writer.state is WriterState.LOST
 
     @property
     def peer_closed(self) -> bool:

@@ -350,7 +350,8 @@ class RequestStream(Generic[Out]):
                 "the connection is closing"
             )
         cycle = self.cycle
-        if port.shared.shutting_down.is_set() and cycle.phase is Phase.AWAITING_START:
+        # The phase first: it is false for every body message, the common case.
+        if cycle.phase is Phase.AWAITING_START and port.shared.shutting_down.is_set():
             cycle.close_after = True
         try:
             data = cycle.send(message)
