@@ -8,7 +8,7 @@ from trasgi._config.config import Config as Config
 from trasgi._errors import ASGIProtocolError as ASGIProtocolError
 from trasgi._errors import ClientDisconnected as ClientDisconnected
 from trasgi._errors import LifespanFailure as LifespanFailure
-from trasgi._io.http1 import serve_connection as serve_connection
+from trasgi._io.connection import serve_connection as serve_connection
 from trasgi._protocol.scope import ConnectionInfo as ConnectionInfo
 from trasgi._server.serve import run as run
 from trasgi._server.serve import serve_listeners as serve_listeners

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trasgi import Config, ConnectionInfo
-from trasgi._io.http1 import handle_connection
+from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 
 from ..helpers import Receive, Send

@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from trasgi import Config, ConnectionInfo
-from trasgi._io.http1 import handle_connection
+from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi.testing import open_connection
 

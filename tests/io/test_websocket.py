@@ -13,7 +13,7 @@ from wsproto.connection import Connection
 from wsproto.events import Request, TextMessage
 
 from trasgi import ASGIProtocolError, ClientDisconnected, Config, ConnectionInfo
-from trasgi._io.http1 import handle_connection
+from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._io.websocket import CLOSE_TIMEOUT
 from trasgi.testing import (

@@ -26,7 +26,7 @@ import trio
 import trio.testing
 
 from trasgi import Config, ConnectionInfo
-from trasgi._io.http1 import handle_connection
+from trasgi._io.connection import handle_connection
 from trasgi._io.shared import NEW_CONNECTION_GRACE, ServerShared
 from trasgi._server.serve import _request_budget, serve_tcp
 

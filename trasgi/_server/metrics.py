@@ -35,7 +35,7 @@ import trio
 from trasgi._asgi import Receive, Scope, Send
 from trasgi._config.config import Config
 from trasgi._edge.listeners import connection_info, describe_listener
-from trasgi._io.http1 import handle_connection
+from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._observe.access import AccessRecord, SilentObserver
 from trasgi._observe.logs import error_logger

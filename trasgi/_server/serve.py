@@ -33,7 +33,7 @@ from trasgi._edge.tls import (
     with_tls,
 )
 from trasgi._exits import FORCED_EXIT_STATUS
-from trasgi._io.http1 import handle_connection
+from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._observe.access import ResponseObserver
 from trasgi._observe.logs import error_logger, format_client

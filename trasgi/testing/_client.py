@@ -16,7 +16,7 @@ import trio.testing
 
 from trasgi._asgi import ASGIApp
 from trasgi._config.config import Config
-from trasgi._io.http1 import handle_connection
+from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._protocol.scope import ConnectionInfo
 from trasgi._server.lifespan import lifespan

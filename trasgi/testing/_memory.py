@@ -15,7 +15,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 from trasgi._asgi import ASGIApp
 from trasgi._config.config import Config
-from trasgi._io.http1 import handle_connection
+from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._protocol.scope import ConnectionInfo
 
