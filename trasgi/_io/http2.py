@@ -295,7 +295,7 @@ class HTTP2Connection:
         refusal = self._refusal(head)
         if refusal is not None:
             counts.resets_sent += 1
-            self.adaptor.reset(head.stream_id, refusal)
+            self.adaptor.refuse(head.stream_id, refusal, trio.current_time())
             return
         stream = H2Stream(self, head.stream_id, body_ended=head.end_stream)
         self.streams[head.stream_id] = stream
@@ -364,6 +364,11 @@ class HTTP2Connection:
             stream.reset(ErrorCode.INTERNAL_ERROR)
 
     # -- writing -----------------------------------------------------------------
+
+    def stop_reading_if_ended(self) -> None:
+        """After a send: if it ended the connection, stop reading at once."""
+        if self.adaptor.ended is not None:
+            self._reading.cancel()
 
     async def flush(self) -> None:
         """Write whatever the adaptor queued, in order.
@@ -523,12 +528,15 @@ class H2Stream:
                 raise ClientDisconnected("the client reset the stream")
             if isinstance(piece, ResponseHead):
                 self.responded = True
-                self.connection.adaptor.send_head(
-                    self.stream_id,
-                    piece.status,
-                    piece.headers,
-                    end_stream=piece.end_stream,
-                )
+                try:
+                    self.connection.adaptor.send_head(
+                        self.stream_id,
+                        piece.status,
+                        piece.headers,
+                        end_stream=piece.end_stream,
+                    )
+                finally:
+                    self.connection.stop_reading_if_ended()
                 await self.connection.flush()
             else:
                 await self._send_data(piece.data, end_stream=piece.end_stream)

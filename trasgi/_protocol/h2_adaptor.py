@@ -189,6 +189,23 @@ class _Budget:
         return self._count <= self._limit
 
 
+class _ServerConnection(h2.connection.H2Connection):
+    """h2's connection, leaving the refusal of streams over the limit to trasgi.
+
+    h2 treats a HEADERS frame over ``SETTINGS_MAX_CONCURRENT_STREAMS`` as a
+    connection error, before decoding its header block. RFC 9113 section
+    5.1.2 asks for a stream error (REFUSED_STREAM), and the block must be
+    decoded anyway to keep HPACK's state in step. So h2's count is reported
+    as zero, and the connection refuses the stream itself.
+    """
+
+    @property
+    def open_inbound_streams(self) -> int:
+        # The count also forgets closed streams: keep that, drop the check.
+        h2.connection.H2Connection.open_inbound_streams.fget(self)  # type: ignore[attr-defined]
+        return 0
+
+
 class H2Adaptor:
     """One server-side HTTP/2 connection, without I/O.
 
@@ -208,10 +225,13 @@ class H2Adaptor:
         config = h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=True
         )
-        self._h2 = h2.connection.H2Connection(config=config)
+        self._h2 = _ServerConnection(config=config)
         self.ended: ConnectionEnded | None = None
         #: Frames queued here rather than by h2 (a graceful GOAWAY).
         self._own_frames = b""
+        #: The last stream a graceful GOAWAY accepted; a later GOAWAY must not
+        #: name a higher one (RFC 9113 section 6.8).
+        self._announced: int | None = None
 
     # -- the start -------------------------------------------------------------
 
@@ -332,8 +352,11 @@ class H2Adaptor:
 
     def _end(self, code: ErrorCode, reason: str) -> ConnectionEnded:
         """Queue a GOAWAY (when still possible) and end the connection."""
+        last = self.last_stream_id
+        if self._announced is not None:
+            last = min(last, self._announced)
         with contextlib.suppress(h2.exceptions.ProtocolError):  # already closed
-            self._h2.close_connection(error_code=code)
+            self._h2.close_connection(error_code=code, last_stream_id=last)
         self.ended = ConnectionEnded(code, reason, False)
         return self.ended
 
@@ -379,7 +402,7 @@ class H2Adaptor:
         try:
             self._h2.send_headers(stream_id, fields, end_stream=end_stream)
         except h2.exceptions.ProtocolError as exc:
-            raise ClientDisconnected(f"the stream is closed: {exc}") from None
+            raise self._send_failed(exc) from None
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool) -> None:
         """Queue body bytes that fit :meth:`send_window`.
@@ -390,7 +413,29 @@ class H2Adaptor:
         try:
             self._h2.send_data(stream_id, data, end_stream=end_stream)
         except h2.exceptions.ProtocolError as exc:
-            raise ClientDisconnected(f"the stream is closed: {exc}") from None
+            raise self._send_failed(exc) from None
+
+    def _send_failed(self, exc: h2.exceptions.ProtocolError) -> ClientDisconnected:
+        """The error to raise for a send h2 refused.
+
+        A closed stream means its client left. Anything else may have left
+        HPACK's table half updated: the connection cannot go on, so it ends
+        (GOAWAY INTERNAL_ERROR) and every stream learns it.
+        """
+        if not isinstance(exc, h2.exceptions.StreamClosedError) and self.ended is None:
+            self._end(ErrorCode.INTERNAL_ERROR, f"a response could not be sent: {exc}")
+        return ClientDisconnected(f"the stream cannot be sent on: {exc}")
+
+    def refuse(self, stream_id: int, code: ErrorCode, now: float) -> None:
+        """Refuse a new stream, counting the reset against the budget.
+
+        Resets the server makes because of what the client does count as the
+        client's (MadeYouReset): a client opening streams past the limit as
+        fast as they are refused is a flood too.
+        """
+        self.reset(stream_id, code)
+        if not self._resets.spend(now):
+            self._calm("too many streams refused")
 
     def reset(self, stream_id: int, code: ErrorCode) -> None:
         """Queue RST_STREAM, unless the stream is already closed."""
@@ -411,8 +456,9 @@ class H2Adaptor:
         still complete. Queued by hand, because h2 treats any GOAWAY it sends
         as the connection's end and would refuse those streams' frames.
         """
+        self._announced = self.last_stream_id
         frame = hyperframe.frame.GoAwayFrame(0)
-        frame.last_stream_id = self.last_stream_id
+        frame.last_stream_id = self._announced
         frame.error_code = ErrorCode.NO_ERROR
         self._own_frames += frame.serialize()
 

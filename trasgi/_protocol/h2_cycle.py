@@ -23,10 +23,12 @@ from trasgi._protocol.cycle import (
 )
 
 #: Fields that belong to one HTTP/1.1 connection and are malformed in HTTP/2
-#: (RFC 9113 section 8.2.2): dropped from an application's response.
+#: (RFC 9113 section 8.2.2; ``te`` is allowed in requests only): dropped from
+#: an application's response.
 CONNECTION_SPECIFIC = frozenset(
     {
         b"connection",
+        b"te",
         b"keep-alive",
         b"proxy-connection",
         b"transfer-encoding",
