@@ -8,6 +8,9 @@ trasgi, uvicorn and hypercorn run byte-for-byte the same application code:
   Content-Length, so HTTP/1.1 servers frame it with chunked encoding).
 - ``POST /upload`` reads the whole request body and answers its length.
 - ``GET /json`` answers a small JSON object, serialised on every request.
+- ``GET /download?bytes=N`` answers N bytes (10 MiB when not given) with a
+  Content-Length, in body messages of 64 KiB: a large download, for the
+  HTTP/2 scenario where one stream of a connection stalls beside another.
 
 ``starlette_json`` and ``trasgi_web_json`` are factories (served with
 ``--factory``) for the same JSON route written with Starlette and with
@@ -21,6 +24,7 @@ import importlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -32,6 +36,7 @@ HELLO = b"Hello, world!"
 STREAM_CHUNK = b"x" * (64 * 1024)
 STREAM_CHUNKS = 16
 JSON_PAYLOAD = {"message": "Hello, world!"}
+DOWNLOAD_BYTES = 10 * 2**20
 
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _JSON = (b"content-type", b"application/json")
@@ -66,6 +71,26 @@ async def _stream(send: Send) -> None:
     await send({"type": "http.response.body", "body": STREAM_CHUNK})
 
 
+def _download_size(scope: Scope) -> int:
+    """The ``bytes`` query parameter of a download, or its default size."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get("bytes")
+    return int(values[0]) if values else DOWNLOAD_BYTES
+
+
+async def _download(send: Send, size: int) -> None:
+    """Send ``size`` bytes with a Content-Length, 64 KiB per body message."""
+    headers = [_OCTETS, (b"content-length", str(size).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    chunk = len(STREAM_CHUNK)
+    while size > chunk:
+        await send(
+            {"type": "http.response.body", "body": STREAM_CHUNK, "more_body": True}
+        )
+        size -= chunk
+    await send({"type": "http.response.body", "body": STREAM_CHUNK[:size]})
+
+
 async def _upload(receive: Receive, send: Send) -> None:
     """Read the whole request body and answer how many bytes it had."""
     size = 0
@@ -91,6 +116,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _upload(receive, send)
     elif path == "/json":
         await _fixed(send, 200, _JSON, json.dumps(JSON_PAYLOAD).encode())
+    elif path == "/download":
+        await _download(send, _download_size(scope))
     else:
         await _fixed(send, 200, _TEXT, HELLO)
 

@@ -1,4 +1,4 @@
-"""The plumbing under the scenarios: venv, wrk, servers, CPU pinning, RSS.
+"""The plumbing under the scenarios: venv, wrk, h2load, servers, pinning, RSS.
 
 Everything here uses the standard library only, so ``bench/run.py`` runs with
 any Python 3.10+ that has ``venv``; the servers, the bare loops and the idle
@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,15 +37,37 @@ WRK_SCRIPT = BENCH / "wrk_report.lua"
 HOST = "127.0.0.1"
 
 #: What the bench venv holds besides the project itself (installed editable).
-REQUIREMENTS = ("uvicorn", "hypercorn[trio]", "starlette", "matplotlib", "py-spy")
+REQUIREMENTS = (
+    "uvicorn",
+    "hypercorn[trio]",
+    "anycorn",
+    "h2",
+    "starlette",
+    "matplotlib",
+    "py-spy",
+)
 #: Distributions whose versions are recorded with every run.
-RECORDED = ("trasgi", "uvicorn", "hypercorn", "starlette", "trio", "h11", "py-spy")
+RECORDED = (
+    "trasgi",
+    "uvicorn",
+    "hypercorn",
+    "anycorn",
+    "starlette",
+    "trio",
+    "anyio",
+    "h11",
+    "h2",
+    "py-spy",
+)
+#: The load generators, by command: the Debian package that provides each.
+TOOLS = {"wrk": "wrk", "h2load": "nghttp2-client"}
 _STAMP = VENV / "bench-requirements.json"
 
 #: Keep-alive and header-read timeouts for the idle scenario, long enough
 #: that no server closes an idle connection while the measurement runs.
 IDLE_TIMEOUT_SECONDS = "600"
 READY_SECONDS = 30.0
+H2LOAD_TIMEOUT_SECONDS = 300.0
 STOP_SECONDS = 10.0
 
 
@@ -73,20 +95,30 @@ def ensure_venv() -> None:
     _STAMP.write_text(wanted)
 
 
-def ensure_wrk() -> None:
-    """Install Debian's ``wrk`` package if ``wrk`` is not on the PATH."""
-    if shutil.which("wrk"):
+def ensure_tools(commands: Iterable[str]) -> None:
+    """Install the Debian package of each load generator missing from the PATH."""
+    for command in dict.fromkeys(commands):
+        ensure_tool(command)
+
+
+def ensure_tool(command: str) -> None:
+    """Install Debian's package for ``command`` (see TOOLS) if it is missing."""
+    if shutil.which(command):
         return
+    package = TOOLS[command]
     if os.geteuid() != 0:
         raise BenchError(
-            "wrk is missing: install it (apt-get install wrk) or run as root"
+            f"{command} is missing: install it (apt-get install {package}) "
+            "or run as root"
         )
-    print("bench: installing wrk with apt-get", flush=True)
+    print(f"bench: installing {package} with apt-get", flush=True)
     quiet = subprocess.DEVNULL
     subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=quiet)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=quiet)
-    if not shutil.which("wrk"):
-        raise BenchError("apt-get install wrk did not put wrk on the PATH")
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", package], check=True, stdout=quiet
+    )
+    if not shutil.which(command):
+        raise BenchError(f"apt-get install {package} did not put {command} on the PATH")
 
 
 def raise_file_limit() -> int:
@@ -144,6 +176,7 @@ def venv_versions() -> dict[str, str]:
     versions: dict[str, str] = json.loads(out.stdout)
     versions["python"] = python_version()
     versions["wrk"] = _wrk_version()
+    versions["h2load"] = _h2load_version()
     return versions
 
 
@@ -155,8 +188,17 @@ def python_version() -> str:
 
 
 def _wrk_version() -> str:
+    if not shutil.which("wrk"):
+        return "missing"
     out = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     return (out.stdout or out.stderr).split("[")[0].strip()
+
+
+def _h2load_version() -> str:
+    if not shutil.which("h2load"):
+        return "missing"
+    out = subprocess.run(["h2load", "--version"], capture_output=True, text=True)
+    return out.stdout.strip().removeprefix("h2load ")
 
 
 def server_env() -> dict[str, str]:
@@ -233,7 +275,8 @@ class Target:
 
     Attributes:
         name: The column label (``trasgi``, ``uvicorn-h11``, ``starlette``...).
-        server: Which server: trasgi, uvicorn, hypercorn, bare-h11 or bare-raw.
+        server: Which server: trasgi, uvicorn, hypercorn, anycorn, bare-h11 or
+            bare-raw (hypercorn and anycorn run their trio worker).
         app: ``MODULE:ATTRIBUTE`` in ``bench/`` (ignored by the bare loops).
         factory: Call the attribute to get the application.
     """
@@ -260,9 +303,12 @@ def server_argv(target: Target, port: int, *, idle: bool) -> list[str]:
         argv += ["--http", "h11", "--loop", "asyncio", "--no-access-log"]
         argv += ["--log-level", "warning"] + (["--factory"] if target.factory else [])
         return argv + (["--timeout-keep-alive", IDLE_TIMEOUT_SECONDS] if idle else [])
-    if target.server == "hypercorn":
+    if target.server in ("hypercorn", "anycorn"):
+        # anycorn is a fork of hypercorn on AnyIO: the same command line, and
+        # ``-k trio`` runs it on AnyIO's trio backend. Both serve h2c with
+        # prior knowledge on a plain port by default.
         app = target.app + ("()" if target.factory else "")
-        argv = [py, "-m", "hypercorn", "-k", "trio", "-w", "0", "--backlog", "2048"]
+        argv = [py, "-m", target.server, "-k", "trio", "-w", "0", "--backlog", "2048"]
         argv += ["--bind", f"{HOST}:{port}", "--log-level", "warning"]
         return argv + (["--keep-alive", IDLE_TIMEOUT_SECONDS] if idle else []) + [app]
     if target.server in ("bare-h11", "bare-raw"):
@@ -368,6 +414,8 @@ def memory_kib(pid: int) -> dict[str, int]:
         name, _, value = line.partition(":")
         if name in ("VmRSS", "VmHWM"):
             fields[name] = int(value.split()[0])
+    if "VmRSS" not in fields:
+        raise BenchError(f"process {pid} has no memory: it exited")
     return fields
 
 
@@ -427,4 +475,99 @@ def _wrk_figures(raw: dict[str, float]) -> dict[str, float]:
         "max_ms": raw["max_us"] / 1000,
         "errors": errors,
         "timeouts": raw["timeouts"],
+    }
+
+
+# -- h2load -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class H2Load:
+    """One h2load run: HTTP/2 with prior knowledge (h2c) on a plain port.
+
+    Attributes:
+        path: The path every request asks for.
+        connections: Client connections (``-c``).
+        streams: Concurrent streams on each connection (``-m``).
+    """
+
+    path: str = "/"
+    connections: int = 10
+    streams: int = 10
+
+
+def run_h2load(
+    server: RunningServer, load: H2Load, requests: int, pinning: Pinning
+) -> dict[str, float]:
+    """Run h2load for ``requests`` requests against ``server``; its figures.
+
+    A count, not a duration (``-n``, not ``-D``): at the end of a timed run
+    h2load closes its connections with streams in flight, and hypercorn's
+    trio worker dies of that (trio's BusyResourceError: its close sends EOF
+    while a response is being written). Counted runs end with no stream open.
+
+    Returns requests/s, latency percentiles in milliseconds (from h2load's
+    per-request log) and the count of failed, errored and timed-out requests.
+    """
+    LOGS.mkdir(parents=True, exist_ok=True)
+    per_request = LOGS / f"h2load-{server.target.name}.tsv"
+    per_request.unlink(missing_ok=True)
+    argv = ["h2load", "-t1", f"-c{load.connections}", f"-m{load.streams}"]
+    argv += [f"-n{requests}", f"--log-file={per_request}"]
+    argv.append(server.url(load.path))
+    try:
+        result = subprocess.run(
+            pinned(argv, pinning.client),
+            capture_output=True,
+            text=True,
+            timeout=H2LOAD_TIMEOUT_SECONDS,
+        )
+        figures = _h2load_figures(result.stdout)
+        if figures is None or result.returncode != 0:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise BenchError("h2load failed: " + " / ".join(tail))
+        figures.update(_latencies(per_request))
+        return figures
+    finally:
+        per_request.unlink(missing_ok=True)
+
+
+def _h2load_figures(output: str) -> dict[str, float] | None:
+    """Requests/s and error counts from h2load's summary, None if it has none."""
+    figures: dict[str, float] = {}
+    for line in output.splitlines():
+        if line.startswith("finished in "):
+            # finished in 3.00s, 12345.67 req/s, 1.23MB/s
+            figures["rps"] = float(line.split(",")[1].split()[0])
+        elif line.startswith("requests: "):
+            # requests: N total, N started, N done, N succeeded, N failed, ...
+            counts = {
+                part.split()[1]: float(part.split()[0])
+                for part in line.removeprefix("requests: ").split(", ")
+            }
+            figures["requests"] = counts.get("succeeded", 0.0)
+            figures["errors"] = counts.get("failed", 0.0) + counts.get("errored", 0.0)
+            figures["timeouts"] = counts.get("timeout", 0.0)
+    return figures if "rps" in figures and "requests" in figures else None
+
+
+def _latencies(per_request: Path) -> dict[str, float]:
+    """p50, p90, p99 and max of the third column of h2load's log (µs), in ms."""
+    durations = sorted(
+        int(line.split("\t")[2])
+        for line in per_request.read_text().splitlines()
+        if line.count("\t") >= 2
+    )
+    if not durations:
+        return {}
+
+    def at(fraction: float) -> float:
+        index = min(len(durations) - 1, int(fraction * len(durations)))
+        return durations[index] / 1000
+
+    return {
+        "p50_ms": at(0.50),
+        "p90_ms": at(0.90),
+        "p99_ms": at(0.99),
+        "max_ms": durations[-1] / 1000,
     }

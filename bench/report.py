@@ -63,7 +63,7 @@ def summarise(scenario: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors(rounds: dict[str, list[Round | None]]) -> dict[str, list[str]]:
-    """Failed measurements and wrk error counts, by target."""
+    """Failed measurements, load generator error counts, and resets, by target."""
     found: dict[str, list[str]] = {}
     for target, results in rounds.items():
         for index, result in enumerate(results, 1):
@@ -73,6 +73,11 @@ def _errors(rounds: dict[str, list[Round | None]]) -> dict[str, list[str]]:
                 found.setdefault(target, []).append(
                     f"round {index}: {result.get('errors', 0):.0f} errors, "
                     f"{result.get('timeouts', 0):.0f} timeouts"
+                )
+            elif result and result.get("stalled_resets"):
+                found.setdefault(target, []).append(
+                    f"round {index}: the server reset the stalled stream "
+                    f"{result['stalled_resets']:.0f} times"
                 )
     return found
 
@@ -154,6 +159,9 @@ TARGETS: tuple[tuple[str, str, str | None, str, float], ...] = (
     ("idle", "kib_per_conn", None, "<=", 8.0),
     ("json", "rps", "plain-asgi", ">=", 0.8),
     ("json", "rps", "starlette", ">=", 1.3),
+    ("h2hello", "rps", "hypercorn-trio", ">=", 3.0),
+    ("h2hello", "rps", "anycorn-trio", ">=", 1.5),
+    ("h2stall", "ratio", None, ">=", 0.9),
 )
 
 

@@ -6,11 +6,13 @@ Run from anywhere with any Python 3.10+ that has ``venv``::
     python3 bench/run.py --quick          # 3 short rounds, about 10 minutes
     python3 bench/run.py                  # 5 rounds of 10 s, about 35 minutes
     python3 bench/run.py --quick --only keepalive,close --chart --profile
+    python3 bench/run.py --quick --only h2hello,h2stall,h2idle  # HTTP/2, 2 min
 
 It creates ``bench/.venv`` (peers, matplotlib, py-spy and the project,
-editable), installs ``wrk`` with apt-get if it is missing, runs every
+editable), installs ``wrk`` and ``h2load`` (Debian's ``nghttp2-client``)
+with apt-get if the scenarios chosen need them and they are missing, runs every
 scenario in ``scenarios.py`` round after round (in each round every server
-in turn, each freshly started, pinned to CPU 0 with wrk on CPU 1), prints
+in turn, each freshly started, pinned to CPU 0 with the load on CPU 1), prints
 Markdown tables of medians and paired ratios, and writes the raw figures to
 ``bench/results/``.
 """
@@ -37,8 +39,8 @@ from harness import (
     BenchError,
     Pinning,
     RunningServer,
+    ensure_tools,
     ensure_venv,
-    ensure_wrk,
     probe,
     raise_file_limit,
     running_server,
@@ -74,6 +76,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--idle-connections", type=int, default=10_000, metavar="N")
     add(
+        "--h2-idle-connections",
+        type=int,
+        default=2_000,
+        metavar="N",
+        help="idle HTTP/2 connections held by h2idle (default: 2,000)",
+    )
+    add(
         "--chart",
         nargs="?",
         const=str(DEFAULT_CHART),
@@ -94,6 +103,7 @@ def settings_from(args: argparse.Namespace) -> tuple[Settings, int, str]:
         warmup=args.warmup if args.warmup is not None else preset["warmup"],
         idle_connections=args.idle_connections,
         pinning=Pinning.detect(),
+        h2_idle_connections=args.h2_idle_connections,
     )
     return settings, int(args.rounds or preset["rounds"]), mode
 
@@ -146,7 +156,7 @@ def new_record(
 
 def _title(scenario: Scenario, settings: Settings) -> str:
     if scenario.idle:
-        return f"{scenario.title}, {settings.idle_connections:,} held"
+        return f"{scenario.title}, {scenario.held(settings):,} held"
     return scenario.title
 
 
@@ -254,10 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.chart_from:
             make_chart(Path(args.chart_from), Path(args.chart or DEFAULT_CHART))
             return 0
-        ensure_wrk()
+        scenarios = by_name(args.only)
+        tools = [tool for scenario in scenarios for tool in scenario.tools]
+        ensure_tools(tools + (["wrk"] if args.profile else []))
         raise_file_limit()
         settings, rounds, mode = settings_from(args)
-        scenarios = by_name(args.only)
         record = new_record(scenarios, settings, rounds, mode)
         try:
             run_rounds(record, scenarios, settings)

@@ -4,6 +4,10 @@ A scenario runs once per round on each of its targets, each time on a freshly
 started server: warm-up load first (not recorded), then the measured load,
 then the server's memory. Its ``subject`` is the target the ratios are taken
 for (trasgi, or trasgi_web for the framework scenario).
+
+The HTTP/2 scenarios (``h2hello``, ``h2stall``, ``h2idle``) speak HTTP/2
+with prior knowledge (h2c) on the plain port, to trasgi and to the trio
+workers of hypercorn and anycorn.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from harness import (
     BENCH,
     VENV_PYTHON,
     BenchError,
+    H2Load,
     Load,
     Pinning,
     RunningServer,
@@ -27,11 +32,14 @@ from harness import (
     memory_kib,
     pinned,
     probe,
+    run_h2load,
     run_wrk,
 )
 
 MIB = 2**20
 UPLOAD_BYTES = 10 * MIB
+STALL_DOWNLOAD_BYTES = 10 * MIB
+H2LOAD_MIN_REQUESTS = 1_000
 IDLE_OPEN_SECONDS = 300.0
 
 
@@ -43,6 +51,7 @@ class Settings:
     warmup: float
     idle_connections: int
     pinning: Pinning
+    h2_idle_connections: int = 2_000
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,20 @@ class Scenario:
     subject: str = "trasgi"
     idle: bool = False
     requires: dict[str, str] = field(default_factory=dict)
+    #: The load generators it runs (installed with apt-get when missing).
+    tools: tuple[str, ...] = ("wrk",)
+    http2: bool = False
 
     def unavailable(self, target: Target) -> str | None:
         """Why ``target`` cannot run here (a failed import), or None."""
         code = self.requires.get(target.name)
         return check_import(code) if code else None
+
+    def held(self, settings: Settings) -> int:
+        """How many idle connections an idle scenario holds."""
+        if self.http2:
+            return settings.h2_idle_connections
+        return settings.idle_connections
 
 
 SERVERS = (
@@ -87,6 +105,14 @@ FRAMEWORKS = (
     Target("starlette", "trasgi", "bench_apps:starlette_json", factory=True),
     Target("plain-asgi", "trasgi", "bench_apps:app"),
 )
+#: The servers of the HTTP/2 scenarios: hypercorn's and anycorn's trio
+#: workers serve h2c with prior knowledge on a plain port by default.
+H2_SERVERS = (
+    Target("trasgi", "trasgi"),
+    Target("hypercorn-trio", "hypercorn"),
+    Target("anycorn-trio", "anycorn"),
+)
+H2_REQUIRES = {"anycorn-trio": "import anycorn, trio"}
 TRASGI_WEB_CHECK = (
     "import trasgi_web\n"
     "if not hasattr(trasgi_web, 'App'):\n"
@@ -114,6 +140,63 @@ def wrk_measure(load: Load) -> Measure:
     return measure
 
 
+def h2load_measure(load: H2Load) -> Measure:
+    """Warm up, load with h2load (h2c), then read the server's memory.
+
+    h2load runs by count (see :func:`harness.run_h2load`): a short run
+    gauges the rate, the warm-up is sized from it to last about ``warmup``
+    seconds and the measured run from the warm-up's rate to last about
+    ``duration`` seconds.
+    """
+
+    def measure(server: RunningServer, settings: Settings) -> dict[str, float]:
+        pinning = settings.pinning
+        gauge = run_h2load(server, load, H2LOAD_MIN_REQUESTS, pinning)
+        warm = run_h2load(server, load, _count(gauge, settings.warmup), pinning)
+        figures = run_h2load(server, load, _count(warm, settings.duration), pinning)
+        _check_alive(server)
+        memory = memory_kib(server.pid)
+        figures["rss_mib"] = memory["VmRSS"] / 1024
+        figures["peak_rss_mib"] = memory["VmHWM"] / 1024
+        return figures
+
+    return measure
+
+
+def _count(figures: dict[str, float], seconds: float) -> int:
+    """Requests for about ``seconds`` at the rate of ``figures``."""
+    return max(H2LOAD_MIN_REQUESTS, round(figures["rps"] * seconds))
+
+
+def _check_alive(server: RunningServer) -> None:
+    if server.process.poll() is not None:
+        raise BenchError(f"{server.target.name} exited: see {server.log.name}")
+
+
+def measure_h2_stall(server: RunningServer, settings: Settings) -> dict[str, float]:
+    """Stream B's download speed with a stalled sibling A, and without it.
+
+    ``h2_stall_client.py`` does the work (see its docstring): alternating
+    slices of ``duration`` seconds in all, after ``warmup`` seconds alone.
+    """
+    argv = [str(VENV_PYTHON), str(BENCH / "h2_stall_client.py")]
+    argv += ["--port", str(server.port), "--size", str(STALL_DOWNLOAD_BYTES)]
+    argv += ["--seconds", f"{settings.duration:g}", "--warmup", f"{settings.warmup:g}"]
+    result = subprocess.run(
+        pinned(argv, settings.pinning.client),
+        capture_output=True,
+        text=True,
+        timeout=settings.duration + settings.warmup + 120,
+    )
+    lines = result.stdout.strip().splitlines()
+    if not lines:
+        raise BenchError(f"the stall client failed: {result.stderr.strip()[-300:]}")
+    figures: dict[str, float] = json.loads(lines[-1])
+    if "error" in figures:
+        raise BenchError(f"the stall client failed: {figures['error']}")
+    return figures
+
+
 def measure_idle(server: RunningServer, settings: Settings) -> dict[str, float]:
     """Server RSS before and after ``idle_connections`` idle keep-alive connections.
 
@@ -123,10 +206,34 @@ def measure_idle(server: RunningServer, settings: Settings) -> dict[str, float]:
     """
     for _ in range(20):
         probe(server, "/")
+    return _hold_idle(server, settings, settings.idle_connections, http2=False)
+
+
+def measure_h2_idle(server: RunningServer, settings: Settings) -> dict[str, float]:
+    """Server RSS before and after idle HTTP/2 connections (SETTINGS exchanged).
+
+    Twenty HTTP/2 requests first (h2load, two connections), so that the
+    HTTP/2 code the server loads lazily is in the "before" figure.
+    """
+    warm = H2Load("/", connections=2, streams=1)
+    argv = ["h2load", "-n20", f"-c{warm.connections}", f"-m{warm.streams}"]
+    subprocess.run(
+        pinned([*argv, server.url(warm.path)], settings.pinning.client),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return _hold_idle(server, settings, settings.h2_idle_connections, http2=True)
+
+
+def _hold_idle(
+    server: RunningServer, settings: Settings, count: int, *, http2: bool
+) -> dict[str, float]:
+    """RSS before and while ``idle_client.py`` holds ``count`` connections."""
     time.sleep(0.5)
     before = memory_kib(server.pid)["VmRSS"]
     argv = [str(VENV_PYTHON), str(BENCH / "idle_client.py"), "--port", str(server.port)]
-    argv += ["--count", str(settings.idle_connections)]
+    argv += ["--count", str(count)] + (["--http2"] if http2 else [])
     client = subprocess.Popen(
         pinned(argv, settings.pinning.client),
         stdin=subprocess.PIPE,
@@ -266,6 +373,70 @@ SCENARIOS = (
         ),
         measure_idle,
         idle=True,
+    ),
+    Scenario(
+        "h2hello",
+        "HTTP/2 hello (h2c), 10 connections of 10 streams",
+        "Requests per second for the 13-byte hello over HTTP/2 with prior "
+        "knowledge: h2load keeps 10 streams in flight on each of 10 "
+        "connections. Framing, HPACK, flow control and a task per stream on "
+        "top of the ASGI round trip; latency percentiles from h2load's "
+        "per-request log.",
+        H2_SERVERS,
+        (
+            RPS,
+            P50,
+            P99,
+            Metric("rss_mib", "RSS after, MiB", higher_is_better=False, digits=1),
+        ),
+        h2load_measure(H2Load("/", connections=10, streams=10)),
+        requires=H2_REQUIRES,
+        tools=("h2load",),
+        http2=True,
+    ),
+    Scenario(
+        "h2stall",
+        "HTTP/2 download beside a stalled stream",
+        "On one h2c connection, stream B downloads 10 MiB (acknowledging as "
+        "it reads) while stream A, whose response the client never reads, "
+        "holds a spent window: B's MiB/s with A stalled over B's MiB/s alone "
+        "(same connection settings, alternating fresh connections). A server "
+        "that lets one stream block the connection falls well below 1.",
+        H2_SERVERS,
+        (
+            Metric("ratio", "stalled ÷ alone", digits=2),
+            Metric("stalled_mib_s", "MiB/s, A stalled", digits=1),
+            Metric("alone_mib_s", "MiB/s, alone", digits=1),
+        ),
+        measure_h2_stall,
+        probe_path="/download?bytes=16",
+        requires=H2_REQUIRES,
+        tools=(),
+        http2=True,
+    ),
+    Scenario(
+        "h2idle",
+        "Idle HTTP/2 connections",
+        "Resident memory per idle HTTP/2 connection: the server's RSS before "
+        "and after a client opens h2c connections (preface and SETTINGS "
+        "exchanged, no stream) and holds them open, divided by their number.",
+        H2_SERVERS,
+        (
+            Metric(
+                "kib_per_conn", "KiB per connection", higher_is_better=False, digits=1
+            ),
+            Metric(
+                "rss_idle_mib",
+                "RSS holding them, MiB",
+                higher_is_better=False,
+                digits=1,
+            ),
+        ),
+        measure_h2_idle,
+        idle=True,
+        requires=H2_REQUIRES,
+        tools=("h2load",),
+        http2=True,
     ),
 )
 

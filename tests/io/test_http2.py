@@ -1438,3 +1438,39 @@ async def test_the_access_record_says_http_2(caplog: pytest.LogCaptureFixture) -
     assert response.http_version == "HTTP/2"
     lines = [r.getMessage() for r in caplog.records if r.name == "trasgi.access"]
     assert lines == ["POST /logged?q=1 HTTP/2.0 2.0 200 3"]
+
+
+async def test_a_busy_sibling_does_not_keep_a_stalled_stream_alive(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The write timeout counts from when the stream's window closed.
+
+    A sibling whose window keeps opening must not restart the stalled
+    stream's timeout: otherwise one moving stream would let a client hold
+    every other stream's task for ever.
+    """
+    raised: list[OSError] = []
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        await send(start(200))
+        try:
+            await send(body(b"x" * 100))
+        except OSError as exc:
+            raised.append(exc)
+
+    config = Config(timeout_write=5)
+    async with open_h2(app, config, auto_ack=False, initial_window=0) as client:
+        began = trio.current_time()
+        stalled = await client.request(path=b"/stalled")
+        busy = await client.request(path=b"/busy")
+        # The sibling's window opens a byte a second: each WINDOW_UPDATE
+        # wakes senders, none of which may reset the stalled one's clock.
+        for _ in range(8):
+            await trio.sleep(1)
+            client.conn.increment_flow_control_window(1, stream_id=busy)
+            await client.flush()
+        cut = await client.response(stalled)
+        waited = trio.current_time() - began
+    assert cut.reset == CANCEL
+    assert 5 <= waited < 9
+    assert raised

@@ -142,9 +142,8 @@ class HTTP2Connection:
         self.draining = Draining.OPEN
         self._received = received
         self._write_lock = trio.Lock()
-        #: Senders waiting for a window park here; any WINDOW_UPDATE (or a
-        #: stream's end) wakes them all, and each checks its own window.
-        self.windows = trio.lowlevel.ParkingLot()
+        #: Woken whenever a stream ends, for the wait for the last one.
+        self.streams_changed = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
         self._reading = trio.CancelScope()
         #: The scope of the read under way, to make it idle time when the
@@ -220,12 +219,12 @@ class HTTP2Connection:
         self.draining = Draining.OVER
         for stream in self.streams.values():
             stream.gone()
-        self.windows.unpark_all()
+        self.streams_changed.unpark_all()
 
     async def _close_when_idle(self) -> None:
         """After the reading: let the streams finish, then say goodbye."""
         while self.streams:
-            await self.windows.park()
+            await self.streams_changed.park()
         with contextlib.suppress(ClientDisconnected):
             self.adaptor.goaway(ErrorCode.NO_ERROR)
             self.shared.h2.goaways_sent += 1
@@ -247,7 +246,7 @@ class HTTP2Connection:
     def stream_done(self, stream: H2Stream) -> None:
         """A stream's task ended: it no longer counts, and may be the last."""
         self.streams.pop(stream.stream_id, None)
-        self.windows.unpark_all()
+        self.streams_changed.unpark_all()
         if self.streams:
             return
         if self.draining is Draining.DRAINING:
@@ -286,8 +285,18 @@ class HTTP2Connection:
             if stream is not None:
                 stream.gone()
         elif isinstance(event, WindowOpened):
-            self.windows.unpark_all()
+            self._window_opened(event.stream_id)
         # ConnectionEnded: the read loop sees adaptor.ended and stops.
+
+    def _window_opened(self, stream_id: int) -> None:
+        """Wake the senders the WINDOW_UPDATE concerns: one stream, or all."""
+        if stream_id:
+            stream = self.streams.get(stream_id)
+            if stream is not None:
+                stream.window.unpark_all()
+        else:
+            for stream in self.streams.values():
+                stream.window.unpark_all()
 
     def _open_stream(self, head: RequestHead) -> None:
         counts = self.shared.h2
@@ -419,6 +428,7 @@ class H2Stream:
         "responded",
         "state",
         "stream_id",
+        "window",
     )
 
     def __init__(
@@ -436,6 +446,8 @@ class H2Stream:
         #: must not follow the application's).
         self.responded = False
         self._changed = trio.lowlevel.ParkingLot()
+        #: Where this stream's sender waits for the peer to open a window.
+        self.window = trio.lowlevel.ParkingLot()
 
     # -- fed by the connection's reader -----------------------------------------
 
@@ -455,7 +467,7 @@ class H2Stream:
         if self.state is StreamState.OPEN:
             self.state = StreamState.GONE
         self._changed.unpark_all()
-        self.connection.windows.unpark_all()
+        self.window.unpark_all()
 
     def reset(self, code: ErrorCode) -> None:
         """Reset the stream from the server's side."""
@@ -464,7 +476,7 @@ class H2Stream:
             self.connection.shared.h2.resets_sent += 1
             self.connection.adaptor.reset(self.stream_id, code)
         self._changed.unpark_all()
-        self.connection.windows.unpark_all()
+        self.window.unpark_all()
 
     # -- ports.ConnectionFacts ---------------------------------------------------
 
@@ -545,6 +557,8 @@ class H2Stream:
         """Send body bytes as the peer's windows allow, each wait bounded."""
         adaptor = self.connection.adaptor
         view = memoryview(data)
+        #: When a closed window stops being waited for; set when it closes.
+        stalled_until: float | None = None
         while True:
             if self.peer_lost:
                 raise ClientDisconnected("the client reset the stream")
@@ -555,8 +569,11 @@ class H2Stream:
                 return
             window = adaptor.send_window(self.stream_id)
             if window <= 0:
-                await self._wait_for_window()
+                if stalled_until is None:
+                    stalled_until = trio.current_time() + self.config.timeout_write
+                await self._wait_for_window(stalled_until)
                 continue
+            stalled_until = None
             chunk, view = view[:window], view[window:]
             adaptor.send_data(
                 self.stream_id, bytes(chunk), end_stream=end_stream and not view
@@ -565,14 +582,16 @@ class H2Stream:
             if not view:
                 return
 
-    async def _wait_for_window(self) -> None:
-        """Wait for the peer to open a window, up to the write timeout.
+    async def _wait_for_window(self, deadline: float) -> None:
+        """Wait for the peer to open a window, until ``deadline``.
 
-        The HTTP/1.1 write timeout's twin: a peer that stops opening a
-        stream's window holds that stream's task, never its siblings'.
+        The HTTP/1.1 write timeout's twin: a peer that keeps a stream's
+        window closed for the write timeout gets the stream reset, however
+        busy the connection's other streams are; it holds that stream's
+        task, never its siblings'.
         """
-        with trio.move_on_after(self.config.timeout_write):
-            await self.connection.windows.park()
+        with trio.CancelScope(deadline=deadline):
+            await self.window.park()
             return
         self.reset(ErrorCode.CANCEL)
         raise ClientDisconnected("the client stopped reading the response")
