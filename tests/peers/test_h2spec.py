@@ -143,6 +143,18 @@ async def test_curl_with_prior_knowledge_and_http11_share_a_port() -> None:
     assert version == b"2"
 
 
+async def test_curl_upgrades_to_h2c_with_and_without_a_body() -> None:
+    curl = require_tool("curl", "curl")
+    async with serving() as port:
+        url = f"http://127.0.0.1:{port}/"
+        get = await run_peer([curl, "-s", "--http2", url])
+        post = await run_peer([curl, "-s", "--http2", "-d", "a body", url])
+    assert get == b"hello over HTTP/2"
+    # curl upgrades only body-less requests; one with a body stays HTTP/1.1,
+    # which the server must serve as well.
+    assert post in (b"hello over HTTP/2", b"hello over HTTP/1.1")
+
+
 async def test_curl_negotiates_h2_by_alpn_and_http11_still_works(
     tls_files: tuple[str, str],
 ) -> None:

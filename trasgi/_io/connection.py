@@ -22,6 +22,7 @@ from trasgi._io.inbox import discard
 from trasgi._io.shared import ServerShared
 from trasgi._io.socket_stream import DirectSocketStream
 from trasgi._protocol.alpn import ALPN_H2
+from trasgi._protocol.h2_adaptor import H2Upgrade
 from trasgi._protocol.scope import ConnectionInfo
 
 
@@ -90,7 +91,7 @@ async def handle_connection(
             else:
                 mode = await connection.run()
             if isinstance(mode, SwitchToH2):
-                mode = await serve_http2(connection, mode.received)
+                mode = await serve_http2(connection, mode.received, mode.upgrade)
             if mode is CloseMode.LINGER:
                 await connection.linger()
     finally:
@@ -115,7 +116,11 @@ def _negotiated_h2(stream: trio.abc.Stream) -> bool:
     )
 
 
-async def serve_http2(connection: HTTP11Connection, received: bytes) -> CloseMode:
+async def serve_http2(
+    connection: HTTP11Connection,
+    received: bytes,
+    upgrade: H2Upgrade | None = None,
+) -> CloseMode:
     """Serve the rest of a connection as HTTP/2, with what was read of it."""
     h2_connection = HTTP2Connection(
         connection.stream,
@@ -126,6 +131,7 @@ async def serve_http2(connection: HTTP11Connection, received: bytes) -> CloseMod
         inbox=connection.inbox,
         writer=connection.writer,
         received=received,
+        upgrade=upgrade,
     )
     await h2_connection.run()
     if connection.writer.lost:

@@ -14,6 +14,8 @@ Every timeout is a cancel scope around an await; nothing polls.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import enum
 import http
@@ -40,6 +42,7 @@ from trasgi._observe.access import AccessRecord, RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import ResponseCycle
 from trasgi._protocol.forwarded import apply_proxy_headers
+from trasgi._protocol.h2_adaptor import H2Upgrade
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
 from trasgi._protocol.strict import HeadLimits, check_head
 
@@ -78,13 +81,18 @@ class CloseMode(enum.Enum):
 
 @attrs.frozen
 class SwitchToH2:
-    """The client opened with the HTTP/2 preface (prior knowledge, RFC 9113 3.3).
+    """The connection goes on as HTTP/2.
+
+    Either the client opened with the HTTP/2 preface (prior knowledge, RFC
+    9113 section 3.3) or an ``Upgrade: h2c`` request was accepted.
 
     Attributes:
-        received: Every byte read so far, the preface first.
+        received: Every byte read and not yet parsed (the preface first).
+        upgrade: The request that upgraded, to answer as stream 1.
     """
 
     received: bytes
+    upgrade: H2Upgrade | None = None
 
 
 class _PriorKnowledge(Exception):
@@ -93,6 +101,14 @@ class _PriorKnowledge(Exception):
     def __init__(self, received: bytes) -> None:
         super().__init__("HTTP/2 connection preface")
         self.received = received
+
+
+class _Upgraded(Exception):
+    """Raised from a request's handling once ``101 Switching Protocols`` is sent."""
+
+    def __init__(self, switch: SwitchToH2) -> None:
+        super().__init__("upgraded to h2c")
+        self.switch = switch
 
 
 class _InvalidPreface(Exception):
@@ -237,9 +253,12 @@ class HTTP11Connection:
             request = await self._next_request()
         except _PriorKnowledge as preface:
             return SwitchToH2(preface.received)
-        while request is not None and await self._handle(request):
-            self._next_cycle()
-            request = await self._next_request()
+        try:
+            while request is not None and await self._handle(request):
+                self._next_cycle()
+                request = await self._next_request()
+        except _Upgraded as upgraded:
+            return upgraded.switch
         return self._close_mode()
 
     async def refuse_busy_client(self) -> CloseMode:
@@ -476,6 +495,12 @@ class HTTP11Connection:
         """Run the app for one request; return whether to keep the connection."""
         headers = self.headers
         config = self.config
+        if self.asks_upgrade and config.http2 and _asks_h2c(headers):
+            upgrade = await self._read_h2c_upgrade(request)
+            if upgrade is None:
+                return False  # refused (400, 408, 413), or the client left
+            await self.writer.write(SWITCHING_TO_H2C)
+            raise _Upgraded(SwitchToH2(bytes(self.parser.trailing_data[0]), upgrade))
         if (
             self.asks_upgrade
             and config.ws != "none"
@@ -523,6 +548,48 @@ class HTTP11Connection:
         if outcome is Outcome.ABORT:
             self.closing = CloseMode.ABORT
         return False
+
+    async def _read_h2c_upgrade(self, request: h11.Request) -> H2Upgrade | None:
+        """Read an ``Upgrade: h2c`` request whole; None when it is refused.
+
+        RFC 7540 section 3.2: the body comes before any HTTP/2 frame, so it
+        is read here, within the body limit and the body-read timeout, and
+        becomes stream 1's body. An ``HTTP2-Settings`` that is not exactly one
+        valid SETTINGS payload gets 400 (section 3.2.1).
+        """
+        settings = _settings_payload(self.headers)
+        if settings is None:
+            await self.refuse(PeerError(400, "invalid HTTP2-Settings header"), request)
+            return None
+        try:
+            body = await self._read_whole_body()
+        except PeerError as error:
+            await self.refuse(error, request)
+            return None
+        if body is None:
+            return None  # the client left
+        return H2Upgrade(settings, _h2_fields(request, self), body)
+
+    async def _read_whole_body(self) -> bytes | None:
+        """The request body, whole; None if the client left before its end.
+
+        Error handling:
+            Raises :class:`PeerError`: 413 past the body limit, 408 when it
+            does not arrive within the body-read timeout, 400 if malformed.
+        """
+        body = bytearray()
+        limit = self.config.limit_request_body
+        with trio.move_on_after(self.config.timeout_body_read):
+            while True:
+                event = await self._next_body_event()
+                if isinstance(event, h11.EndOfMessage):
+                    return bytes(body)
+                if not isinstance(event, h11.Data):
+                    return None
+                body += event.data
+                if limit is not None and len(body) > limit:
+                    raise PeerError(413, "request body too large")
+        raise PeerError(408, "request body not received in time")
 
     async def _recycle(
         self, stream: RequestStream[bytes], cycle: ResponseCycle
@@ -697,6 +764,77 @@ class HTTP11Connection:
         with trio.CancelScope(deadline=trio.current_time() + LINGER_SECONDS):
             while not self.inbox.eof:
                 await self.inbox.fill()
+
+
+#: The answer that accepts ``Upgrade: h2c`` (RFC 7540 section 3.2).
+SWITCHING_TO_H2C = (
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+)
+
+#: Fields of the HTTP/1.1 request that do not carry over to stream 1: its
+#: connection's own, and the host that becomes ``:authority``.
+_NOT_CARRIED = frozenset(
+    {
+        b"host",
+        b"connection",
+        b"upgrade",
+        b"http2-settings",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"te",
+    }
+)
+
+
+def _tokens(headers: list[tuple[bytes, bytes]], wanted: bytes) -> set[bytes]:
+    return {
+        token.strip().lower()
+        for name, value in headers
+        if name == wanted
+        for token in value.split(b",")
+    }
+
+
+def _asks_h2c(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request asks to upgrade to HTTP/2 (RFC 7540 section 3.2).
+
+    ``Upgrade`` must name ``h2c`` and ``Connection`` both ``Upgrade`` and
+    ``HTTP2-Settings``. (Over TLS, where ALPN chooses, clients do not ask:
+    RFC 7540 section 3.3.)
+    """
+    return b"h2c" in _tokens(headers, b"upgrade") and {
+        b"upgrade",
+        b"http2-settings",
+    } <= _tokens(headers, b"connection")
+
+
+def _settings_payload(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The one ``HTTP2-Settings`` value, padded base64url; None if invalid."""
+    values = [value.strip() for name, value in headers if name == b"http2-settings"]
+    if len(values) != 1:
+        return None  # RFC 7540 section 3.2.1: exactly one
+    padded = values[0] + b"=" * (-len(values[0]) % 4)
+    try:
+        payload = base64.urlsafe_b64decode(padded)
+    except (binascii.Error, ValueError):
+        return None
+    return padded if len(payload) % 6 == 0 else None
+
+
+def _h2_fields(
+    request: h11.Request, connection: HTTP11Connection
+) -> list[tuple[bytes, bytes]]:
+    """The upgrading request as HTTP/2 header fields (RFC 9113 section 8.3.1)."""
+    host = next((v for n, v in connection.headers if n == b"host"), b"")
+    fields = [
+        (b":method", request.method),
+        (b":scheme", connection.info.scheme.encode("ascii")),
+        (b":path", request.target),
+        (b":authority", host),
+    ]
+    fields += [(n, v) for n, v in connection.headers if n not in _NOT_CARRIED]
+    return fields
 
 
 def _head_limits(config: Config) -> HeadLimits:

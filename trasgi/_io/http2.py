@@ -50,6 +50,7 @@ from trasgi._protocol.h2_adaptor import (
     FloodLimits,
     H2Adaptor,
     H2Settings,
+    H2Upgrade,
     PeerReset,
     RequestHead,
     WindowOpened,
@@ -124,8 +125,10 @@ class HTTP2Connection:
         inbox: Inbox | None = None,
         writer: StreamWriter | None = None,
         received: bytes = b"",
+        upgrade: H2Upgrade | None = None,
     ) -> None:
         self.stream = stream
+        self._upgrade = upgrade
         self.app = app
         self.config = config
         self.info = info
@@ -156,11 +159,14 @@ class HTTP2Connection:
 
     async def run(self) -> None:
         """Serve the connection until the peer leaves, an error, or shutdown."""
-        self.adaptor.start()
+        upgrade = self._upgrade
+        self.adaptor.start(upgrade.settings if upgrade is not None else None)
         self.inbox.sink = self._on_bytes
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._goaway_on_shutdown)
+            if upgrade is not None:
+                self._serve_upgrade(upgrade)
             if self._received:
                 self._on_bytes(self._received)
                 self._received = b""
@@ -287,6 +293,18 @@ class HTTP2Connection:
         elif isinstance(event, WindowOpened):
             self._window_opened(event.stream_id)
         # ConnectionEnded: the read loop sees adaptor.ended and stops.
+
+    def _serve_upgrade(self, upgrade: H2Upgrade) -> None:
+        """The request that upgraded is stream 1, complete, its body known."""
+        self.shared.h2.streams += 1
+        stream = H2Stream(self, 1, body_ended=True)
+        if upgrade.body:
+            stream.feed(upgrade.body, 0)  # not flow-controlled: read already
+        self.streams[1] = stream
+        assert self._nursery is not None
+        self._nursery.start_soon(
+            self._serve_stream, stream, RequestHead(1, upgrade.fields, True)
+        )
 
     def _window_opened(self, stream_id: int) -> None:
         """Wake the senders the WINDOW_UPDATE concerns: one stream, or all."""

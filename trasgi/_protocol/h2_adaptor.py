@@ -97,6 +97,26 @@ class FloodLimits:
 
 
 @attrs.frozen
+class H2Upgrade:
+    """An HTTP/1.1 request that upgraded its connection (``Upgrade: h2c``).
+
+    RFC 7540 section 3.2 (dropped from RFC 9113, still what clients send):
+    the request becomes stream 1, already complete, and is answered over
+    HTTP/2.
+
+    Attributes:
+        settings: The ``HTTP2-Settings`` header, base64url with its padding.
+        fields: The request as HTTP/2 header fields, pseudo-header fields
+            first.
+        body: The request body, read whole before the switch.
+    """
+
+    settings: bytes
+    fields: Sequence[tuple[bytes, bytes]]
+    body: bytes
+
+
+@attrs.frozen
 class RequestHead:
     """A request's header block arrived: a new stream.
 
