@@ -38,7 +38,7 @@ from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import NEW_CONNECTION_GRACE, RETRY_AFTER, ServerShared
 from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
 from trasgi._io.writer import StreamWriter, WriterState
-from trasgi._observe.access import AccessRecord, RequestLine
+from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import ResponseCycle
 from trasgi._protocol.forwarded import apply_proxy_headers
@@ -220,12 +220,9 @@ class HTTP11Connection:
     def log_access(
         self, head: RequestLine, status: int, body_bytes: int, started: float
     ) -> None:
-        observer = self.shared.observer_for(self.config)
-        if observer.enabled():
-            record = AccessRecord.of(
-                head, self.info.client, status, body_bytes, started
-            )
-            observer.on_response(record)
+        self.shared.log_access(
+            self.config, self.info.client, head, status, body_bytes, started
+        )
 
     # -- the connection's life -----------------------------------------------
 

@@ -39,7 +39,7 @@ from trasgi._io.request_stream import Outcome, RequestStream
 from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import ServerShared
 from trasgi._io.writer import StreamWriter
-from trasgi._observe.access import AccessRecord, RequestLine
+from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.forwarded import apply_proxy_headers
 from trasgi._protocol.h2_adaptor import (
@@ -420,12 +420,9 @@ class HTTP2Connection:
     def log_access(
         self, head: RequestLine, status: int, body_bytes: int, started: float
     ) -> None:
-        observer = self.shared.observer_for(self.config)
-        if observer.enabled():
-            record = AccessRecord.of(
-                head, self.info.client, status, body_bytes, started
-            )
-            observer.on_response(record)
+        self.shared.log_access(
+            self.config, self.info.client, head, status, body_bytes, started
+        )
 
 
 class H2Stream:

@@ -10,7 +10,12 @@ import trio
 
 from trasgi._config.config import Config
 from trasgi._errors import PeerError
-from trasgi._observe.access import Observer, ResponseObserver
+from trasgi._observe.access import (
+    AccessRecord,
+    Observer,
+    RequestLine,
+    ResponseObserver,
+)
 
 #: How long a connection accepted just before a graceful shutdown still has
 #: to send its first request. A client sends it right after connecting, so it
@@ -110,6 +115,25 @@ class ServerShared:
         self.requests += 1
         if self.requests == self.request_budget:
             self.budget_spent.set()
+
+    def log_access(
+        self,
+        config: Config,
+        client: tuple[str, int] | None,
+        head: RequestLine,
+        status: int,
+        body_bytes: int,
+        started: float,
+    ) -> None:
+        """Hand one finished response to the access log and the metrics.
+
+        Every response the server writes, the application's or its own, over
+        any protocol, is one record.
+        """
+        observer = self.observer_for(config)
+        if observer.enabled():
+            record = AccessRecord.of(head, client, status, body_bytes, started)
+            observer.on_response(record)
 
     def observer_for(self, config: Config) -> Observer:
         """The observer of finished responses, built from ``config`` on first use."""
