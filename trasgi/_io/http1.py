@@ -14,8 +14,6 @@ Every timeout is a cancel scope around an await; nothing polls.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import enum
 import http
@@ -43,6 +41,12 @@ from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import ResponseCycle
 from trasgi._protocol.forwarded import apply_proxy_headers
 from trasgi._protocol.h2_adaptor import H2Upgrade
+from trasgi._protocol.h2c import (
+    SWITCHING_TO_H2C,
+    asks_h2c,
+    h2_fields,
+    settings_payload,
+)
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
 from trasgi._protocol.strict import HeadLimits, check_head
 
@@ -492,7 +496,7 @@ class HTTP11Connection:
         """Run the app for one request; return whether to keep the connection."""
         headers = self.headers
         config = self.config
-        if self.asks_upgrade and config.http2 and _asks_h2c(headers):
+        if self.asks_upgrade and config.http2 and asks_h2c(headers):
             upgrade = await self._read_h2c_upgrade(request)
             if upgrade is None:
                 return False  # refused (400, 408, 413), or the client left
@@ -554,7 +558,7 @@ class HTTP11Connection:
         becomes stream 1's body. An ``HTTP2-Settings`` that is not exactly one
         valid SETTINGS payload gets 400 (section 3.2.1).
         """
-        settings = _settings_payload(self.headers)
+        settings = settings_payload(self.headers)
         if settings is None:
             await self.refuse(PeerError(400, "invalid HTTP2-Settings header"), request)
             return None
@@ -565,7 +569,8 @@ class HTTP11Connection:
             return None
         if body is None:
             return None  # the client left
-        return H2Upgrade(settings, _h2_fields(request, self), body)
+        fields = h2_fields(request, self.headers, self.info.scheme)
+        return H2Upgrade(settings, fields, body)
 
     async def _read_whole_body(self) -> bytes | None:
         """The request body, whole; None if the client left before its end.
@@ -761,77 +766,6 @@ class HTTP11Connection:
         with trio.CancelScope(deadline=trio.current_time() + LINGER_SECONDS):
             while not self.inbox.eof:
                 await self.inbox.fill()
-
-
-#: The answer that accepts ``Upgrade: h2c`` (RFC 7540 section 3.2).
-SWITCHING_TO_H2C = (
-    b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
-)
-
-#: Fields of the HTTP/1.1 request that do not carry over to stream 1: its
-#: connection's own, and the host that becomes ``:authority``.
-_NOT_CARRIED = frozenset(
-    {
-        b"host",
-        b"connection",
-        b"upgrade",
-        b"http2-settings",
-        b"keep-alive",
-        b"proxy-connection",
-        b"transfer-encoding",
-        b"te",
-    }
-)
-
-
-def _tokens(headers: list[tuple[bytes, bytes]], wanted: bytes) -> set[bytes]:
-    return {
-        token.strip().lower()
-        for name, value in headers
-        if name == wanted
-        for token in value.split(b",")
-    }
-
-
-def _asks_h2c(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether a request asks to upgrade to HTTP/2 (RFC 7540 section 3.2).
-
-    ``Upgrade`` must name ``h2c`` and ``Connection`` both ``Upgrade`` and
-    ``HTTP2-Settings``. (Over TLS, where ALPN chooses, clients do not ask:
-    RFC 7540 section 3.3.)
-    """
-    return b"h2c" in _tokens(headers, b"upgrade") and {
-        b"upgrade",
-        b"http2-settings",
-    } <= _tokens(headers, b"connection")
-
-
-def _settings_payload(headers: list[tuple[bytes, bytes]]) -> bytes | None:
-    """The one ``HTTP2-Settings`` value, padded base64url; None if invalid."""
-    values = [value.strip() for name, value in headers if name == b"http2-settings"]
-    if len(values) != 1:
-        return None  # RFC 7540 section 3.2.1: exactly one
-    padded = values[0] + b"=" * (-len(values[0]) % 4)
-    try:
-        payload = base64.urlsafe_b64decode(padded)
-    except (binascii.Error, ValueError):
-        return None
-    return padded if len(payload) % 6 == 0 else None
-
-
-def _h2_fields(
-    request: h11.Request, connection: HTTP11Connection
-) -> list[tuple[bytes, bytes]]:
-    """The upgrading request as HTTP/2 header fields (RFC 9113 section 8.3.1)."""
-    host = next((v for n, v in connection.headers if n == b"host"), b"")
-    fields = [
-        (b":method", request.method),
-        (b":scheme", connection.info.scheme.encode("ascii")),
-        (b":path", request.target),
-        (b":authority", host),
-    ]
-    fields += [(n, v) for n, v in connection.headers if n not in _NOT_CARRIED]
-    return fields
 
 
 def _head_limits(config: Config) -> HeadLimits:
