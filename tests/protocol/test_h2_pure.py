@@ -22,6 +22,7 @@ from trasgi._protocol.h2_adaptor import (
 )
 from trasgi._protocol.h2_cycle import H2ResponseCycle, ResponseData, ResponseHead
 from trasgi._protocol.h2_request import parse_h2_request
+from trasgi._protocol.h2c import asks_h2c, settings_payload
 from trasgi._protocol.strict import HeadLimits
 
 LIMITS = HeadLimits(max_target=64, max_fields=4, max_body=100)
@@ -202,3 +203,40 @@ def test_the_budget_is_per_second() -> None:
         peer.ping(b"12345678")
         events = adaptor.receive(peer.data_to_send(), now=second + 0.5)
         assert not any(isinstance(event, ConnectionEnded) for event in events)
+
+
+@pytest.mark.parametrize(
+    ("headers", "asks"),
+    [
+        ([(b"upgrade", b"h2c"), (b"connection", b"Upgrade, HTTP2-Settings")], True),
+        (
+            [
+                (b"upgrade", b"websocket, h2c"),
+                (b"connection", b"upgrade,http2-settings"),
+            ],
+            True,
+        ),
+        ([(b"upgrade", b"h2c"), (b"connection", b"Upgrade")], False),
+        ([(b"upgrade", b"h2"), (b"connection", b"Upgrade, HTTP2-Settings")], False),
+        ([(b"connection", b"Upgrade, HTTP2-Settings")], False),
+    ],
+)
+def test_asks_h2c(headers: list[tuple[bytes, bytes]], asks: bool) -> None:
+    assert asks_h2c(headers) is asks
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([b"AAMAAABkAAQAAP__"], b"AAMAAABkAAQAAP__"),  # two settings, unpadded
+        ([b""], b""),  # no settings at all is valid
+        ([b"AAMAAABk"], b"AAMAAABk"),  # one setting
+        ([b"AAMA"], None),  # 3 bytes: not a whole setting
+        ([b"not base64!"], None),
+        ([b"AAMAAABkAAQAAP__", b"AAMAAABkAAQAAP__"], None),  # two fields
+        ([], None),
+    ],
+)
+def test_settings_payload(values: list[bytes], expected: bytes | None) -> None:
+    headers = [(b"http2-settings", value) for value in values]
+    assert settings_payload(headers) == expected
