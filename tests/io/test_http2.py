@@ -1474,3 +1474,17 @@ async def test_a_busy_sibling_does_not_keep_a_stalled_stream_alive(
     assert cut.reset == CANCEL
     assert 5 <= waited < 9
     assert raised
+
+
+async def test_the_concurrency_limit_answers_503_on_the_stream() -> None:
+    """``--limit-concurrency`` admits HTTP/2 requests as it does HTTP/1.1 ones."""
+    gates = {"/busy": trio.Event()}
+    async with open_h2(gated(gates), Config(limit_concurrency=1)) as client:
+        busy = await client.request(path=b"/busy")
+        await trio.testing.wait_all_tasks_blocked()
+        refused = await client.fetch(path=b"/second")
+        gates["/busy"].set()
+        fine = await client.response(busy)
+    assert refused.status == 503
+    assert dict(refused.headers)[b"retry-after"] == b"1"
+    assert (fine.status, fine.body) == (200, b"/busy")

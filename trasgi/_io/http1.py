@@ -19,7 +19,6 @@ import enum
 import http
 import math
 import re
-import time
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -31,7 +30,7 @@ from trasgi._config.config import Config
 from trasgi._errors import ClientDisconnected, PeerError
 from trasgi._io.inbox import Inbox, discard
 from trasgi._io.proxy_protocol import read_proxy_header
-from trasgi._io.request_stream import Outcome, RequestStream
+from trasgi._io.request_stream import Outcome, RequestStream, admit
 from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import NEW_CONNECTION_GRACE, RETRY_AFTER, ServerShared
 from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
@@ -39,7 +38,6 @@ from trasgi._io.writer import StreamWriter, WriterState
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import ResponseCycle
-from trasgi._protocol.forwarded import apply_proxy_headers
 from trasgi._protocol.h2_adaptor import H2Upgrade
 from trasgi._protocol.h2c import (
     SWITCHING_TO_H2C,
@@ -520,13 +518,8 @@ class HTTP11Connection:
         except PeerError as error:
             await self.refuse(error, request)
             return False
-        apply_proxy_headers(scope, self.info, config)
-        refusal = self.shared.busy_refusal(config)
-        if refusal is not None:
-            await self.refuse(refusal, request)
-            self.log_access(request, 503, 0, time.perf_counter())
+        if not await admit(self, request, scope):
             return False
-        self.shared.count_request()
         self.requests_served += 1
         cycle = ResponseCycle(
             request.method,
@@ -647,10 +640,6 @@ class HTTP11Connection:
                 return False
 
     # -- the request port (ports.RequestPort) ----------------------------------
-
-    @property
-    def expects_continue(self) -> bool:
-        return self.parser.client_is_waiting_for_100_continue
 
     async def read_body(self) -> tuple[bytes, bool] | None:
         """The next piece of the request body, and whether more follows.

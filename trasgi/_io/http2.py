@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
-import time
 from collections.abc import Sequence
 
 import trio
@@ -35,13 +34,12 @@ from trasgi._asgi import ASGIApp
 from trasgi._config.config import Config
 from trasgi._errors import ClientDisconnected, PeerError
 from trasgi._io.inbox import Inbox, discard
-from trasgi._io.request_stream import Outcome, RequestStream
+from trasgi._io.request_stream import Outcome, RequestStream, admit
 from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import ServerShared
 from trasgi._io.writer import StreamWriter
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
-from trasgi._protocol.forwarded import apply_proxy_headers
 from trasgi._protocol.h2_adaptor import (
     BodyData,
     BodyEnd,
@@ -370,18 +368,14 @@ class HTTP2Connection:
         except PeerError as error:
             await stream.refuse(error, stream.request)
             return
-        apply_proxy_headers(scope, self.info, config)
-        refusal = self.shared.busy_refusal(config)
-        if refusal is not None:
-            await stream.refuse(refusal, request)
-            self.log_access(request, 503, 0, time.perf_counter())
+        if not await admit(stream, request, scope):
             return
-        self.shared.count_request()
         cycle = H2ResponseCycle(request.method, self.default_headers())
         exchange = RequestStream(
             stream,
             request,
             cycle,
+            # RFC 9113 section 8.1: an interim 100 as a HEADERS frame.
             expects_continue=request.header(b"expect") == b"100-continue",
         )
         outcome = await exchange.run(self.app, scope)
@@ -514,11 +508,6 @@ class H2Stream:
     @property
     def peer_closed(self) -> bool:
         return self.state is StreamState.GONE
-
-    @property
-    def expects_continue(self) -> bool:
-        request = self.request
-        return request is not None and request.header(b"expect") == b"100-continue"
 
     def default_headers(self) -> list[tuple[bytes, bytes]]:
         return self.connection.default_headers()

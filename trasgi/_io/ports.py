@@ -69,11 +69,6 @@ class RequestPort(ConnectionFacts, Protocol[Piece]):
     """The wire under one HTTP request, as its request stream needs it."""
 
     @property
-    def expects_continue(self) -> bool:
-        """Whether the client waits for ``100 Continue`` before its body."""
-        ...
-
-    @property
     def peer_closed(self) -> bool:
         """Whether the client closed its side: no more request bytes will come."""
         ...

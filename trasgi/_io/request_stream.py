@@ -28,6 +28,7 @@ from trasgi._io.shared import RETRY_AFTER
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import DISCONNECT, Phase
+from trasgi._protocol.forwarded import apply_proxy_headers
 
 #: How long a shielded last write (a 503 during shutdown) may take.
 LAST_WORDS_SECONDS = 1.0
@@ -35,6 +36,24 @@ LAST_WORDS_SECONDS = 1.0
 
 Out = TypeVar("Out")
 FramedOut = TypeVar("FramedOut", covariant=True)
+
+
+async def admit(port: RequestPort[Any], head: RequestLine, scope: Any) -> bool:
+    """Let a parsed request in, or answer it 503; the same for every protocol.
+
+    Trusted forwarding headers rewrite the scope; a server at
+    ``--limit-concurrency`` answers 503 (and logs it); an admitted request
+    is counted towards ``--limit-max-requests``.
+    """
+    config = port.config
+    apply_proxy_headers(scope, port.info, config)
+    refusal = port.shared.busy_refusal(config)
+    if refusal is not None:
+        await port.refuse(refusal, head)
+        port.log_access(head, refusal.status_code, 0, time.perf_counter())
+        return False
+    port.shared.count_request()
+    return True
 
 
 class ResponseFramer(Protocol[FramedOut]):

@@ -14,6 +14,7 @@ Nothing here imports trio, reads a clock or awaits: the connection module
 
 from __future__ import annotations
 
+import abc
 import enum
 import http
 import re
@@ -113,7 +114,7 @@ _FIELD_LINES = re.compile(
 _DIGITS = re.compile(rb"[0-9]{1,18}")
 
 
-class MessageOrder(Generic[Out]):
+class MessageOrder(abc.ABC, Generic[Out]):
     """What every protocol's response cycle shares: the order and the start.
 
     Validates the order of the application's messages against
@@ -163,8 +164,9 @@ class MessageOrder(Generic[Out]):
         self.phase = Phase.FAILED
         raise ASGIProtocolError(reason)
 
+    @abc.abstractmethod
     def _on_body(self, message: Message) -> list[Out]:
-        raise NotImplementedError  # pragma: no cover
+        """Frame a body message for the protocol (``TRANSITIONS`` names it)."""
 
     # -- the head ----------------------------------------------------------
 
