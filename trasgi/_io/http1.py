@@ -30,7 +30,7 @@ from trasgi._config.config import Config
 from trasgi._errors import ClientDisconnected, PeerError
 from trasgi._io.inbox import Inbox, discard
 from trasgi._io.proxy_protocol import read_proxy_header
-from trasgi._io.request_stream import Outcome, RequestStream, admit
+from trasgi._io.request_stream import Outcome, RequestStream, admission, turn_away
 from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import NEW_CONNECTION_GRACE, RETRY_AFTER, ServerShared
 from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
@@ -518,7 +518,9 @@ class HTTP11Connection:
         except PeerError as error:
             await self.refuse(error, request)
             return False
-        if not await admit(self, request, scope):
+        refusal = admission(self, scope)
+        if refusal is not None:
+            await turn_away(self, request, refusal)
             return False
         self.requests_served += 1
         cycle = ResponseCycle(

@@ -34,7 +34,7 @@ from trasgi._asgi import ASGIApp
 from trasgi._config.config import Config
 from trasgi._errors import ClientDisconnected, PeerError
 from trasgi._io.inbox import Inbox, discard
-from trasgi._io.request_stream import Outcome, RequestStream, admit
+from trasgi._io.request_stream import Outcome, RequestStream, admission, turn_away
 from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import ServerShared
 from trasgi._io.writer import StreamWriter
@@ -368,7 +368,9 @@ class HTTP2Connection:
         except PeerError as error:
             await stream.refuse(error, stream.request)
             return
-        if not await admit(stream, request, scope):
+        refusal = admission(stream, scope)
+        if refusal is not None:
+            await turn_away(stream, request, refusal)
             return
         cycle = H2ResponseCycle(request.method, self.default_headers())
         exchange = RequestStream(

@@ -38,22 +38,28 @@ Out = TypeVar("Out")
 FramedOut = TypeVar("FramedOut", covariant=True)
 
 
-async def admit(port: RequestPort[Any], head: RequestLine, scope: Any) -> bool:
-    """Let a parsed request in, or answer it 503; the same for every protocol.
+def admission(port: RequestPort[Any], scope: Any) -> PeerError | None:
+    """Let a parsed request in, or say why not; the same for every protocol.
 
     Trusted forwarding headers rewrite the scope; a server at
-    ``--limit-concurrency`` answers 503 (and logs it); an admitted request
-    is counted towards ``--limit-max-requests``.
+    ``--limit-concurrency`` refuses with 503; an admitted request is counted
+    towards ``--limit-max-requests``. Not a coroutine: it runs for every
+    request and waits for nothing.
     """
     config = port.config
     apply_proxy_headers(scope, port.info, config)
     refusal = port.shared.busy_refusal(config)
-    if refusal is not None:
-        await port.refuse(refusal, head)
-        port.log_access(head, refusal.status_code, 0, time.perf_counter())
-        return False
-    port.shared.count_request()
-    return True
+    if refusal is None:
+        port.shared.count_request()
+    return refusal
+
+
+async def turn_away(
+    port: RequestPort[Any], head: RequestLine, refusal: PeerError
+) -> None:
+    """Answer a request :func:`admission` refused, and log the answer."""
+    await port.refuse(refusal, head)
+    port.log_access(head, refusal.status_code, 0, time.perf_counter())
 
 
 class ResponseFramer(Protocol[FramedOut]):
