@@ -26,7 +26,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -37,6 +38,7 @@ from trasgi._io.inbox import Inbox, discard
 from trasgi._io.request_stream import Outcome, RequestStream, admission, turn_away
 from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import ServerShared
+from trasgi._io.websocket import serve_websocket
 from trasgi._io.writer import StreamWriter
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
@@ -57,6 +59,7 @@ from trasgi._protocol.h2_cycle import H2Out, H2ResponseCycle, ResponseHead
 from trasgi._protocol.h2_request import H2Request, parse_h2_request
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
 from trasgi._protocol.strict import HeadLimits
+from trasgi._protocol.ws_handshake import ConnectHandshake
 
 #: The client connection preface (RFC 9113 section 3.4).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -69,6 +72,8 @@ def settings_of(config: Config) -> H2Settings:
         stream_window=config.limit_h2_stream_window,
         connection_window=config.limit_h2_connection_window,
         max_header_list_size=config.limit_h2_header_list_size,
+        # RFC 8441 section 3: WebSockets over HTTP/2 need extended CONNECT.
+        enable_connect_protocol=config.ws != "none",
     )
 
 
@@ -99,6 +104,18 @@ class StreamState(enum.Enum):
     GONE = "gone"
     #: The server reset it (an aborted response, a stalled peer).
     RESET = "reset"
+
+
+class Output(enum.Enum):
+    """How far the server's side of a stream is."""
+
+    #: Nothing sent yet (an interim 100 aside).
+    NOTHING = "nothing"
+    #: A response head was queued: the server's own error answer must not
+    #: follow the application's.
+    STARTED = "started"
+    #: END_STREAM was queued: the server's side is closed.
+    ENDED = "ended"
 
 
 class HTTP2Connection:
@@ -368,6 +385,9 @@ class HTTP2Connection:
         except PeerError as error:
             await stream.refuse(error, stream.request)
             return
+        if request.protocol is not None:
+            await self._serve_extended_connect(stream, request)
+            return
         refusal = admission(stream, scope)
         if refusal is not None:
             await turn_away(stream, request, refusal)
@@ -385,6 +405,23 @@ class HTTP2Connection:
             # A partial response cannot be finished: reset the stream only;
             # the connection and its other streams carry on.
             stream.reset(ErrorCode.INTERNAL_ERROR)
+
+    async def _serve_extended_connect(
+        self, stream: H2Stream, request: H2Request
+    ) -> None:
+        """An extended CONNECT (RFC 8441): a WebSocket over this stream."""
+        assert request.protocol is not None
+        if self.config.ws == "none":
+            # Not announced in SETTINGS: no client may send one (section 4).
+            error = PeerError(400, "extended CONNECT is not enabled on this server")
+            await stream.refuse(error, request)
+            return
+        handshake = functools.partial(
+            ConnectHandshake, request.protocol, request.headers
+        )
+        await serve_websocket(stream, self.app, request, handshake, http_version="2")
+        # RFC 8441 section 5: END_STREAM stands for the TCP FIN.
+        await stream.end_output()
 
     # -- writing -----------------------------------------------------------------
 
@@ -433,10 +470,11 @@ class H2Stream:
     __slots__ = (
         "_body",
         "_changed",
+        "_sink",
         "body_pending",
         "connection",
+        "output",
         "request",
-        "responded",
         "state",
         "stream_id",
         "window",
@@ -453,10 +491,10 @@ class H2Stream:
         self._body: collections.deque[tuple[bytes, int]] = collections.deque()
         #: Whether the client may still send body (no END_STREAM yet).
         self.body_pending = not body_ended
-        #: Whether a response head was queued (the server's own error answer
-        #: must not follow the application's).
-        self.responded = False
+        self.output = Output.NOTHING
         self._changed = trio.lowlevel.ParkingLot()
+        #: Where a WebSocket's DATA goes, once it took the stream over.
+        self._sink: Callable[[bytes], None] | None = None
         #: Where this stream's sender waits for the peer to open a window.
         self.window = trio.lowlevel.ParkingLot()
 
@@ -545,7 +583,7 @@ class H2Stream:
             if self.peer_lost:
                 raise ClientDisconnected("the client reset the stream")
             if isinstance(piece, ResponseHead):
-                self.responded = True
+                self.output = Output.ENDED if piece.end_stream else Output.STARTED
                 try:
                     self.connection.adaptor.send_head(
                         self.stream_id,
@@ -570,6 +608,7 @@ class H2Stream:
                 raise ClientDisconnected("the client reset the stream")
             if not view:
                 if end_stream:
+                    self.output = Output.ENDED
                     adaptor.send_data(self.stream_id, b"", end_stream=True)
                     await self.connection.flush()
                 return
@@ -581,6 +620,8 @@ class H2Stream:
                 continue
             stalled_until = None
             chunk, view = view[:window], view[window:]
+            if end_stream and not view:
+                self.output = Output.ENDED
             adaptor.send_data(
                 self.stream_id, bytes(chunk), end_stream=end_stream and not view
             )
@@ -608,7 +649,7 @@ class H2Stream:
 
     async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
         """Answer on this stream with the server's own plain-text response."""
-        if self.peer_lost or self.responded:
+        if self.peer_lost or self.output is not Output.NOTHING:
             return
         body = error.reason.encode("utf-8") + b"\n"
         headers = [
@@ -619,7 +660,7 @@ class H2Stream:
         ]
         # RFC 9110 section 9.3.2: a response to HEAD carries no body.
         bodiless = head is not None and head.method == b"HEAD"
-        self.responded = True
+        self.output = Output.ENDED if bodiless else Output.STARTED
         self.connection.adaptor.send_head(
             self.stream_id, error.status_code, headers, end_stream=bodiless
         )
@@ -627,3 +668,42 @@ class H2Stream:
             await self.connection.flush()
             if not bodiless:
                 await self._send_data(body, end_stream=True)
+
+    async def end_output(self) -> None:
+        """End the server's side of the stream (END_STREAM), if still open."""
+        if self.peer_lost or self.output is Output.ENDED:
+            return
+        with contextlib.suppress(ClientDisconnected):
+            await self._send_data(b"", end_stream=True)
+
+    # -- ports.WebSocketPort ---------------------------------------------------------
+
+    def take_over(self, sink: Callable[[bytes], None]) -> None:
+        """From now on the stream's DATA goes to ``sink``, as it is read."""
+        self._sink = sink
+
+    async def fill(self) -> None:
+        """Hand the next piece of DATA to the sink; ``b""`` once it ended.
+
+        The piece's bytes are acknowledged as they are handed over, so a
+        WebSocket whose application lags holds at most a stream window.
+        """
+        sink = self._sink
+        assert sink is not None
+        piece = await self.read_body()
+        if piece is None:
+            sink(b"")  # reset, or the connection ended under the stream
+            return
+        data, more = piece
+        if data:
+            sink(data)
+        if not more:
+            sink(b"")  # END_STREAM: the client's side is closed
+
+    def abort(self) -> None:
+        """Give up on a graceful close: reset the stream (CANCEL)."""
+        self.reset(ErrorCode.CANCEL)
+
+    async def close_now(self) -> None:
+        """Reset the stream at once: its waiting sender wakes and gives up."""
+        self.reset(ErrorCode.CANCEL)
