@@ -32,6 +32,7 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.handshake import client_extensions_handshake
 
 from trasgi import Config
+from trasgi._io.websocket import CLOSE_TIMEOUT
 
 from ..helpers import HANG, Receive, Send
 from .h2_client import CANCEL, H2Client, Response, open_h2, serving
@@ -125,6 +126,11 @@ class WebSocketOverH2:
         """Wait for the server to end (or reset) the stream."""
         return await self.client.response(self.stream_id)
 
+    async def end(self) -> None:
+        """End the client's side of the stream (END_STREAM), as after a close."""
+        self.client.conn.end_stream(self.stream_id)
+        await self.client.flush()
+
 
 async def echo(scope: Any, receive: Receive, send: Send) -> None:
     """Accept, then echo every message until the client closes."""
@@ -178,10 +184,13 @@ async def test_messages_echo_and_the_close_handshake_ends_the_stream() -> None:
         close = await socket.next()
         assert isinstance(close, CloseConnection)
         assert close.code == 1000
-        # END_STREAM stands for the TCP FIN: the server's side is closed.
+        # END_STREAM stands for the TCP FIN: the server's side is closed, and
+        # the stream closes without a reset (an abnormal close, section 5).
+        await socket.end()
         ended = await socket.ended()
         assert ended.ended
-        assert ended.reset is None
+        await client.settle()
+        assert client.received(socket.stream_id).reset is None
         # The connection carries on.
         again = await WebSocketOverH2.open(client, echo_headers(b"chat"))
         assert (await again.head()).status == 200
@@ -390,7 +399,24 @@ async def test_shutdown_closes_the_websocket_with_1001_then_ends_the_stream() ->
         assert close.code == 1001
         await socket.send(close.response())
         assert (await socket.ended()).ended
+        await socket.end()
         await client.read_until_closed()
+        assert client.received(socket.stream_id).reset is None
+
+
+async def test_a_client_that_never_ends_its_side_is_reset_after_the_close_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_h2(echo) as client:
+        socket = await WebSocketOverH2.open(client, echo_headers(b"chat"))
+        await socket.send(CloseConnection(code=1000))
+        assert isinstance(await socket.next(), CloseConnection)
+        assert (await socket.ended()).ended
+        started = trio.current_time()
+        with trio.fail_after(HANG):
+            while client.received(socket.stream_id).reset is None:
+                await client.read()
+        assert trio.current_time() - started == pytest.approx(CLOSE_TIMEOUT, abs=1)
 
 
 async def test_the_access_record_names_the_extended_connect(

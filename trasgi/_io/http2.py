@@ -38,7 +38,7 @@ from trasgi._io.inbox import Inbox, discard
 from trasgi._io.request_stream import Outcome, RequestStream, admission, turn_away
 from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import ServerShared
-from trasgi._io.websocket import serve_websocket
+from trasgi._io.websocket import CLOSE_TIMEOUT, serve_websocket
 from trasgi._io.writer import StreamWriter
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
@@ -63,6 +63,11 @@ from trasgi._protocol.ws_handshake import ConnectHandshake
 
 #: The client connection preface (RFC 9113 section 3.4).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#: Frames queued past this many bytes make a sender write them itself,
+#: waiting for the peer (backpressure). Below it a sender goes on, and the
+#: connection's writer carries the frames of every stream that ran since its
+#: last write in one write: one system call for many small responses.
+WRITE_BEHIND_BYTES = 64 * 1024
 
 
 def settings_of(config: Config) -> H2Settings:
@@ -160,6 +165,10 @@ class HTTP2Connection:
         self.draining = Draining.OPEN
         self._received = received
         self._write_lock = trio.Lock()
+        #: Frames taken from the adaptor, waiting for the writer.
+        self._outbox = bytearray()
+        #: Where the writer waits for frames to write.
+        self._frames_queued = trio.lowlevel.ParkingLot()
         #: Woken whenever a stream ends, for the wait for the last one.
         self.streams_changed = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
@@ -180,6 +189,7 @@ class HTTP2Connection:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._goaway_on_shutdown)
+            nursery.start_soon(self._write_behind)
             if upgrade is not None:
                 self._serve_upgrade(upgrade)
             if self._received:
@@ -228,7 +238,7 @@ class HTTP2Connection:
                 # Idle for the keep-alive timeout, or shutdown closed it.
                 self.adaptor.goaway(ErrorCode.NO_ERROR)
                 return
-            await self.flush()
+            await self.send_soon()
 
     def _arm_idle(self, scope: trio.CancelScope) -> None:
         """No stream open: the wait is idle time (shutdown may end it)."""
@@ -367,7 +377,8 @@ class HTTP2Connection:
                 # may stop sending (RFC 9113 section 8.1).
                 stream.reset(ErrorCode.NO_ERROR)
             self.stream_done(stream)
-            await self._flush_quietly()
+            with contextlib.suppress(ClientDisconnected):
+                await self.send_soon()
 
     async def _answer(self, stream: H2Stream, head: RequestHead) -> None:
         config = self.config
@@ -420,8 +431,12 @@ class HTTP2Connection:
             ConnectHandshake, request.protocol, request.headers
         )
         await serve_websocket(stream, self.app, request, handshake, http_version="2")
-        # RFC 8441 section 5: END_STREAM stands for the TCP FIN.
+        # RFC 8441 section 5: END_STREAM stands for the TCP FIN, and a reset
+        # for an abnormal close, so the client's END_STREAM is awaited (as
+        # its close frame was) before a reset would end the stream.
         await stream.end_output()
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            await stream.drain_request()
 
     # -- writing -----------------------------------------------------------------
 
@@ -431,15 +446,51 @@ class HTTP2Connection:
             self._reading.cancel()
 
     async def flush(self) -> None:
-        """Write whatever the adaptor queued, in order.
+        """Write whatever was queued, in order, now.
 
         Error handling:
             Raises :class:`ClientDisconnected` once the peer is gone.
         """
         async with self._write_lock:
-            data = self.adaptor.data_to_send()
-            if data:
+            self._outbox += self.adaptor.data_to_send()
+            if self._outbox:
+                data = bytes(self._outbox)
+                self._outbox.clear()
                 await self.writer.write(data)
+
+    async def send_soon(self) -> None:
+        """Hand what the adaptor queued to the writer; wait only past the bound.
+
+        Below :data:`WRITE_BEHIND_BYTES` of queued frames the caller goes on
+        at once, without yielding to the scheduler (a cancellation is still
+        delivered here); above, it writes them itself, which yields. So a
+        response of many small pieces yields at least once per bound, a peer
+        that does not read makes its senders wait, and the server's memory
+        stays bounded.
+
+        Error handling:
+            Raises :class:`ClientDisconnected` once the peer is gone.
+        """
+        self._outbox += self.adaptor.data_to_send()
+        if self.writer.lost:
+            raise ClientDisconnected("the client closed the connection")
+        if len(self._outbox) >= WRITE_BEHIND_BYTES:
+            await self.flush()
+            return
+        if self._outbox:
+            self._frames_queued.unpark_all()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _write_behind(self) -> None:
+        """The connection's writer: one write for what every sender queued."""
+        try:
+            while True:
+                while not self._outbox:
+                    await self._frames_queued.park()
+                await self.flush()
+        except ClientDisconnected:
+            # Nothing more reaches the peer: reading on is pointless.
+            self._reading.cancel()
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(ClientDisconnected):
@@ -571,12 +622,12 @@ class H2Stream:
         data, flow_length = self._body.popleft()
         # Consumed: the window opens again (backpressure, RFC 9113 5.2).
         self.connection.adaptor.acknowledge(self.stream_id, flow_length)
-        await self.connection.flush()
+        await self.connection.send_soon()
         return data, bool(self._body) or self.body_pending
 
     async def send_continue(self) -> None:
         self.connection.adaptor.send_head(self.stream_id, 100, (), end_stream=False)
-        await self.connection.flush()
+        await self.connection.send_soon()
 
     async def write(self, pieces: Sequence[H2Out]) -> None:
         for piece in pieces:
@@ -593,7 +644,7 @@ class H2Stream:
                     )
                 finally:
                     self.connection.stop_reading_if_ended()
-                await self.connection.flush()
+                await self.connection.send_soon()
             else:
                 await self._send_data(piece.data, end_stream=piece.end_stream)
 
@@ -610,7 +661,7 @@ class H2Stream:
                 if end_stream:
                     self.output = Output.ENDED
                     adaptor.send_data(self.stream_id, b"", end_stream=True)
-                    await self.connection.flush()
+                    await self.connection.send_soon()
                 return
             window = adaptor.send_window(self.stream_id)
             if window <= 0:
@@ -625,7 +676,7 @@ class H2Stream:
             adaptor.send_data(
                 self.stream_id, bytes(chunk), end_stream=end_stream and not view
             )
-            await self.connection.flush()
+            await self.connection.send_soon()
             if not view:
                 return
 
@@ -665,9 +716,14 @@ class H2Stream:
             self.stream_id, error.status_code, headers, end_stream=bodiless
         )
         with contextlib.suppress(ClientDisconnected):
-            await self.connection.flush()
+            await self.connection.send_soon()
             if not bodiless:
                 await self._send_data(body, end_stream=True)
+
+    async def drain_request(self) -> None:
+        """Read and drop what the client still sends, until it ends or resets."""
+        while await self.read_body() not in (None, (b"", False)):
+            pass
 
     async def end_output(self) -> None:
         """End the server's side of the stream (END_STREAM), if still open."""
