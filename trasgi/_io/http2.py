@@ -277,7 +277,8 @@ class HTTP2Connection:
     def stream_done(self, stream: H2Stream) -> None:
         """A stream's task ended: it no longer counts, and may be the last."""
         self.streams.pop(stream.stream_id, None)
-        self.streams_changed.unpark_all()
+        if self.streams_changed:
+            self.streams_changed.unpark_all()
         if self.streams:
             return
         if self.draining is Draining.DRAINING:
@@ -409,7 +410,7 @@ class HTTP2Connection:
             request,
             cycle,
             # RFC 9113 section 8.1: an interim 100 as a HEADERS frame.
-            expects_continue=request.header(b"expect") == b"100-continue",
+            expects_continue=request.expects_continue,
         )
         outcome = await exchange.run(self.app, scope)
         if outcome is Outcome.ABORT:
@@ -477,7 +478,7 @@ class HTTP2Connection:
         if len(self._outbox) >= WRITE_BEHIND_BYTES:
             await self.flush()
             return
-        if self._outbox:
+        if self._outbox and self._frames_queued:
             self._frames_queued.unpark_all()
         await trio.lowlevel.checkpoint_if_cancelled()
 
