@@ -25,7 +25,7 @@ from trasgi._io.ports import BodyPiece
 from trasgi._io.request_stream import LAST_WORDS_SECONDS, Outcome, RequestStream
 from trasgi._io.shared import RETRY_AFTER, ServerShared
 from trasgi._observe.access import RequestLine
-from trasgi._protocol.cycle import Phase, ResponseCycle
+from trasgi._protocol.cycle import H1Out, Phase, ResponseCycle
 
 from ..helpers import HANG, Message, Receive, Send
 
@@ -117,9 +117,10 @@ class FakePort:
     async def send_continue(self) -> None:
         await self._wire("continue")
 
-    async def write(self, pieces: Sequence[bytes]) -> None:
+    async def write(self, pieces: Sequence[H1Out]) -> None:
+        assert all(isinstance(piece, bytes) for piece in pieces)
         await self._wire("write")
-        self.written.append(b"".join(pieces))
+        self.written.append(b"".join(p for p in pieces if isinstance(p, bytes)))
 
     async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
         # A checkpoint first: an unshielded refusal under cancellation is lost.
@@ -138,7 +139,7 @@ class FakePort:
         await self._left.wait()
 
 
-def stream_for(port: FakePort) -> RequestStream[bytes]:
+def stream_for(port: FakePort) -> RequestStream[H1Out]:
     cycle = ResponseCycle(HEAD.method, HEAD.http_version)
     return RequestStream(port, HEAD, cycle, expects_continue=port.expects_continue)
 
@@ -188,7 +189,7 @@ def error_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-async def receive_into(stream: RequestStream[bytes], got: list[Message]) -> None:
+async def receive_into(stream: RequestStream[H1Out], got: list[Message]) -> None:
     got.append(dict(await stream.receive()))
 
 

@@ -187,6 +187,7 @@ class ConnectPair(Pair):
             has_body = not piece.end_stream
             return [RejectConnection(piece.status, list(piece.headers), has_body)]
         assert isinstance(piece, ResponseData)
+        assert isinstance(piece.data, bytes)
         if self.client is None:
             return [RejectData(piece.data, piece.end_stream)]
         assert not piece.end_stream

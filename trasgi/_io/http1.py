@@ -38,7 +38,8 @@ from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
 from trasgi._io.writer import StreamWriter, WriterState
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
-from trasgi._protocol.cycle import ResponseCycle
+from trasgi._protocol.cycle import H1Out, ResponseCycle
+from trasgi._protocol.extensions import TRAILERS
 from trasgi._protocol.h2_adaptor import H2Upgrade
 from trasgi._protocol.h2c import (
     SWITCHING_TO_H2C,
@@ -532,6 +533,7 @@ class HTTP11Connection:
             request.http_version,
             keep_alive=wants_keep_alive(request, headers),
             extra_headers=self.default_headers(),
+            trailers_accepted=TRAILERS in scope["extensions"],
         )
         if self.requests_served >= config.limit_requests_per_connection:
             cycle.close_after = True
@@ -593,7 +595,7 @@ class HTTP11Connection:
         raise PeerError(408, "request body not received in time")
 
     async def _recycle(
-        self, stream: RequestStream[bytes], cycle: ResponseCycle
+        self, stream: RequestStream[H1Out], cycle: ResponseCycle
     ) -> bool:
         """Make the connection ready for the next request, if it can be reused."""
         if cycle.must_close:
@@ -690,8 +692,8 @@ class HTTP11Connection:
     async def send_continue(self) -> None:
         await self.writer.write(CONTINUE)
 
-    async def write(self, pieces: Sequence[bytes]) -> None:
-        await self.writer.write_pieces(pieces)
+    async def write(self, pieces: Sequence[H1Out]) -> None:
+        await self.writer.write_out(pieces)
 
     async def wait_for_disconnect(self) -> None:
         """Read on until the client closes, holding at most a bounded backlog.

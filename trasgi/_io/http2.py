@@ -34,6 +34,7 @@ import trio
 from trasgi._asgi import ASGIApp
 from trasgi._config.config import Config
 from trasgi._errors import ClientDisconnected, PeerError
+from trasgi._io.file_reads import read_region
 from trasgi._io.inbox import Inbox, discard
 from trasgi._io.request_stream import Outcome, RequestStream, admission, turn_away
 from trasgi._io.server_headers import default_headers
@@ -42,6 +43,7 @@ from trasgi._io.websocket import CLOSE_TIMEOUT, serve_websocket
 from trasgi._io.writer import StreamWriter
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
+from trasgi._protocol.extensions import TRAILERS, FileRegion
 from trasgi._protocol.h2_adaptor import (
     BodyData,
     BodyEnd,
@@ -55,7 +57,12 @@ from trasgi._protocol.h2_adaptor import (
     RequestHead,
     WindowOpened,
 )
-from trasgi._protocol.h2_cycle import H2Out, H2ResponseCycle, ResponseHead
+from trasgi._protocol.h2_cycle import (
+    H2Out,
+    H2ResponseCycle,
+    ResponseHead,
+    ResponseTrailers,
+)
 from trasgi._protocol.h2_request import H2Request, parse_h2_request
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
 from trasgi._protocol.strict import HeadLimits
@@ -68,6 +75,9 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #: connection's writer carries the frames of every stream that ran since its
 #: last write in one write: one system call for many small responses.
 WRITE_BEHIND_BYTES = 64 * 1024
+#: How much of a file a stream reads at a time: a few frames' worth, so the
+#: read in a worker thread is amortised and the memory held stays small.
+FILE_CHUNK = 256 * 1024
 
 
 def settings_of(config: Config) -> H2Settings:
@@ -404,7 +414,11 @@ class HTTP2Connection:
         if refusal is not None:
             await turn_away(stream, request, refusal)
             return
-        cycle = H2ResponseCycle(request.method, self.default_headers())
+        cycle = H2ResponseCycle(
+            request.method,
+            self.default_headers(),
+            trailers_accepted=TRAILERS in scope["extensions"],
+        )
         exchange = RequestStream(
             stream,
             request,
@@ -635,7 +649,8 @@ class H2Stream:
             if self.peer_lost:
                 raise ClientDisconnected("the client reset the stream")
             if isinstance(piece, ResponseHead):
-                self.output = Output.ENDED if piece.end_stream else Output.STARTED
+                if piece.status >= 200:  # not an interim 1xx, a final head
+                    self.output = Output.ENDED if piece.end_stream else Output.STARTED
                 try:
                     self.connection.adaptor.send_head(
                         self.stream_id,
@@ -646,8 +661,24 @@ class H2Stream:
                 finally:
                     self.connection.stop_reading_if_ended()
                 await self.connection.send_soon()
+            elif isinstance(piece, ResponseTrailers):
+                self.output = Output.ENDED
+                self.connection.adaptor.send_trailers(self.stream_id, piece.headers)
+                await self.connection.send_soon()
+            elif isinstance(piece.data, FileRegion):
+                await self._send_file(piece.data, end_stream=piece.end_stream)
             else:
                 await self._send_data(piece.data, end_stream=piece.end_stream)
+
+    async def _send_file(self, region: FileRegion, *, end_stream: bool) -> None:
+        """Send a file's region as DATA, read a chunk at a time."""
+        left = region.count
+        if not left:
+            await self._send_data(b"", end_stream=end_stream)
+            return
+        async for chunk in read_region(region, FILE_CHUNK):
+            left -= len(chunk)
+            await self._send_data(chunk, end_stream=end_stream and not left)
 
     async def _send_data(self, data: bytes, *, end_stream: bool) -> None:
         """Send body bytes as the peer's windows allow, each wait bounded."""

@@ -23,11 +23,14 @@ import trio
 from trasgi._asgi import ASGIApp, Message
 from trasgi._errors import ASGIProtocolError, ClientDisconnected, PeerError
 from trasgi._io.faults import AppFaults
+from trasgi._io.file_sends import open_file_message
 from trasgi._io.ports import RequestPort
 from trasgi._io.shared import RETRY_AFTER
+from trasgi._io.socket_stream import FileTooShort
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import DISCONNECT, Phase
+from trasgi._protocol.extensions import FILE_MESSAGES
 from trasgi._protocol.forwarded import apply_proxy_headers
 
 #: How long a shielded last write (a 503 during shutdown) may take.
@@ -76,6 +79,10 @@ class ResponseFramer(Protocol[FramedOut]):
     close_after: bool
 
     def send(self, message: Message) -> Sequence[FramedOut]: ...
+
+    def abandon(self) -> None:
+        """Nothing more will be framed: what was could not all be sent."""
+        ...
 
 
 class Continue(enum.Enum):
@@ -358,6 +365,34 @@ class RequestStream(Generic[Out]):
 
     # -- send --------------------------------------------------------------
 
+    async def _send_file(self, message: Message) -> None:
+        """A path or zero-copy send: open the file, frame it, send it.
+
+        Error handling:
+            A file that cannot be opened, or a malformed message, is an ASGI
+            mistake (a 500 when nothing was sent yet, with a log line naming
+            the path). A file that ends early cuts the response.
+        """
+        try:
+            opened = await open_file_message(message)
+        except ASGIProtocolError as mistake:
+            self.faults.record_mistake(mistake)
+            raise
+        try:
+            try:
+                data = self.cycle.send(opened.message)
+            except ASGIProtocolError as mistake:
+                self.faults.record_mistake(mistake)
+                raise
+            await self.port.write(data)
+        except FileTooShort as short:
+            self.cycle.abandon()
+            cut = ASGIProtocolError(f"sent {message.get('type')!r}: {short}")
+            self.faults.record_mistake(cut)
+            raise cut from None
+        finally:
+            opened.done()
+
     async def send(self, message: Message) -> None:
         """Take one response message from the application (ASGI ``send``).
 
@@ -378,13 +413,16 @@ class RequestStream(Generic[Out]):
         # The phase first: it is false for every body message, the common case.
         if cycle.phase is Phase.AWAITING_START and port.shared.shutting_down.is_set():
             cycle.close_after = True
-        try:
-            data = cycle.send(message)
-        except ASGIProtocolError as mistake:
-            self.faults.record_mistake(mistake)
-            raise
-        if data:
-            await port.write(data)
+        if message.get("type") in FILE_MESSAGES:
+            await self._send_file(message)
+        else:
+            try:
+                data = cycle.send(message)
+            except ASGIProtocolError as mistake:
+                self.faults.record_mistake(mistake)
+                raise
+            if data:
+                await port.write(data)
         if cycle.phase is Phase.COMPLETE:
             # Only once written: a receive() that reported the disconnect
             # earlier could let the application cancel its own last send.

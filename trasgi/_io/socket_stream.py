@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import socket
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,19 @@ _CLOSED_ERRNOS = frozenset({errno.EBADF, errno.ENOTSOCK})
 
 class SendStalled(trio.BrokenResourceError):
     """The peer did not take a write's bytes within the send timeout."""
+
+
+class SendfileUnavailable(OSError):
+    """``os.sendfile`` cannot send from this file: read and write it instead."""
+
+
+class FileTooShort(OSError):
+    """The file ended before the bytes the response declared were sent."""
+
+
+#: What ``sendfile`` answers for a file it cannot send from (a pipe, a
+#: special file): nothing was sent, and reading the file still works.
+_NO_SENDFILE_ERRNOS = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
 class DirectSocketStream(trio.abc.HalfCloseableStream):
@@ -233,6 +247,62 @@ class DirectSocketStream(trio.abc.HalfCloseableStream):
                     continue
                 except OSError as exc:
                     raise self._translate(exc) from exc
+
+    async def send_file(self, fd: int, offset: int, count: int) -> None:
+        """Send ``count`` bytes of a file from ``offset`` with ``os.sendfile``.
+
+        The kernel copies from the page cache to the socket: the bytes never
+        enter Python. Each wait for the peer to read is bounded by the send
+        timeout, as with :meth:`send_all_pieces`.
+
+        Error handling:
+            Raises :class:`SendfileUnavailable` when the file cannot be sent
+            this way (nothing was sent), :class:`FileTooShort` when it ends
+            early, :class:`SendStalled` for a peer that stops reading.
+        """
+        self._claim_sending()
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            sock = self._open_socket()
+            waited = False
+            while count:
+                sent = self._sendfile_once(sock, fd, offset, count, started=waited)
+                if sent is None:
+                    waited = True
+                    await self._wait_to_send(sock)
+                    continue
+                offset += sent
+                count -= sent
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+        finally:
+            self._sending = False
+
+    def _sendfile_once(
+        self, sock: socket.socket, fd: int, offset: int, count: int, *, started: bool
+    ) -> int | None:
+        """One ``sendfile`` call: bytes sent, or None when the socket is full."""
+        try:
+            sent = os.sendfile(sock.fileno(), fd, offset, count)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno in _NO_SENDFILE_ERRNOS and not started:
+                raise SendfileUnavailable(exc.errno, exc.strerror) from exc
+            raise self._translate(exc) from exc
+        if sent == 0:
+            raise FileTooShort(f"the file ended {count} bytes early")
+        return sent
+
+    async def _wait_to_send(self, sock: socket.socket) -> None:
+        with trio.move_on_after(self.send_timeout):
+            try:
+                self._waited = True
+                await trio.lowlevel.wait_writable(sock)
+            except trio.ClosedResourceError:
+                raise trio.ClosedResourceError("the stream was closed") from None
+            return
+        raise SendStalled(f"the peer did not read the data in {self.send_timeout:g}s")
 
     async def wait_send_all_might_not_block(self) -> None:
         """Return when the socket has room for more bytes."""

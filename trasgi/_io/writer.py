@@ -15,7 +15,13 @@ from collections.abc import Sequence
 import trio
 
 from trasgi._errors import ClientDisconnected
-from trasgi._io.socket_stream import DirectSocketStream, SendStalled
+from trasgi._io.file_reads import read_region
+from trasgi._io.socket_stream import (
+    DirectSocketStream,
+    SendfileUnavailable,
+    SendStalled,
+)
+from trasgi._protocol.extensions import FileRegion
 
 #: Writes are made in slices of this size, each under the write timeout; a
 #: response's small pieces (a head, a chunk's size line) are joined with its
@@ -96,6 +102,47 @@ class StreamWriter:
         if len(pieces) > 1 and (size <= JOIN_BELOW or self._direct is None):
             pieces = (b"".join(pieces),)
         await self._write_slice(pieces)
+
+    async def write_out(
+        self, pieces: Sequence[bytes | memoryview | FileRegion]
+    ) -> None:
+        """Write a response's pieces, file regions among them, in order."""
+        run: list[bytes | memoryview] = []
+        for piece in pieces:
+            if isinstance(piece, FileRegion):
+                if run:
+                    await self.write_pieces(run)  # type: ignore[arg-type]
+                    run = []
+                await self.send_file(piece)
+            else:
+                run.append(piece)
+        if run:
+            await self.write_pieces(run)  # type: ignore[arg-type]
+
+    async def send_file(self, region: FileRegion) -> None:
+        """Send a file's region: ``os.sendfile`` on a plain socket, else read it.
+
+        Error handling:
+            As :meth:`write`; :class:`~trasgi._io.socket_stream.FileTooShort`
+            when the file ends early (the response can then only be cut).
+        """
+        if self._direct is not None:
+            try:
+                await self._direct.send_file(region.fd, region.offset, region.count)
+            except SendfileUnavailable:
+                pass  # a file sendfile cannot read: the loop below can
+            except SendStalled as exc:
+                self.state = WriterState.LOST
+                raise ClientDisconnected(
+                    "the client stopped reading the response"
+                ) from exc
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self.state = WriterState.LOST
+                raise ClientDisconnected("the client closed the connection") from exc
+            else:
+                return
+        async for chunk in read_region(region, WRITE_SLICE):
+            await self.write(chunk)
 
     async def _write_slice(self, pieces: Sequence[bytes | memoryview]) -> None:
         """Write at most a slice, in one piece unless the stream gathers them."""

@@ -25,6 +25,14 @@ import h11
 
 from trasgi._asgi import Message
 from trasgi._errors import ASGIProtocolError
+from trasgi._protocol.extensions import (
+    EARLY_HINT,
+    PATHSEND,
+    TRAILERS,
+    ZEROCOPYSEND,
+    FileRegion,
+    trailer_mistake,
+)
 
 
 class Phase(enum.Enum):
@@ -37,7 +45,10 @@ class Phase(enum.Enum):
     STARTED = "started"
     #: Head and some body written; more body expected.
     STREAMING = "streaming"
-    #: The final body message was sent; the response is complete.
+    #: The body is complete; ``http.response.trailers`` expected (the start
+    #: message said ``trailers: True``).
+    TRAILING = "trailing"
+    #: The final body (or trailers) message was sent; the response is complete.
     COMPLETE = "complete"
     #: A mistake was made; nothing more will be sent.
     FAILED = "failed"
@@ -48,12 +59,26 @@ Out = TypeVar("Out")
 
 START = "http.response.start"
 BODY = "http.response.body"
+#: Every message type an HTTP application may send, the extensions' included.
+APP_MESSAGES = (START, BODY, EARLY_HINT, PATHSEND, ZEROCOPYSEND, TRAILERS)
 
 #: (phase, message type) -> handler name. A pair missing here is a mistake.
 TRANSITIONS: dict[tuple[Phase, str], str] = {
     (Phase.AWAITING_START, START): "_on_start",
     (Phase.STARTED, BODY): "_on_body",
     (Phase.STREAMING, BODY): "_on_body",
+    # RFC 8297: 103 Early Hints come before the final response's head, which
+    # is held until the first body message.
+    (Phase.AWAITING_START, EARLY_HINT): "_on_early_hint",
+    (Phase.STARTED, EARLY_HINT): "_on_early_hint",
+    # The extension allows a hint until the final body; once the head is on
+    # the wire there is nothing it could precede, so it is dropped.
+    (Phase.STREAMING, EARLY_HINT): "_drop_early_hint",
+    # Path send replaces the body; zero-copy send mixes with body messages.
+    (Phase.STARTED, PATHSEND): "_on_file",
+    (Phase.STARTED, ZEROCOPYSEND): "_on_file",
+    (Phase.STREAMING, ZEROCOPYSEND): "_on_file",
+    (Phase.TRAILING, TRAILERS): "_on_trailers",
 }
 
 #: Why a message is wrong in a phase, for the messages an app may send.
@@ -73,6 +98,20 @@ _MISTAKES: dict[tuple[Phase, str], str] = {
     ): "sent 'http.response.start' after the response was complete",
     (Phase.COMPLETE, BODY): "sent 'http.response.body' after the final body message "
     "(more_body=False)",
+    (Phase.STREAMING, PATHSEND): f"sent {PATHSEND!r} after body messages; a path "
+    "send is the whole body",
+    (Phase.AWAITING_START, PATHSEND): f"sent {PATHSEND!r} before {START!r}",
+    (Phase.AWAITING_START, ZEROCOPYSEND): f"sent {ZEROCOPYSEND!r} before {START!r}",
+    (Phase.AWAITING_START, TRAILERS): f"sent {TRAILERS!r} before {START!r}",
+    (Phase.STARTED, TRAILERS): f"sent {TRAILERS!r} before the final body message",
+    (Phase.STREAMING, TRAILERS): f"sent {TRAILERS!r} before the final body message",
+    (Phase.TRAILING, BODY): f"sent {BODY!r} after the final body message; "
+    f"{TRAILERS!r} was expected (the start message said trailers=True)",
+    (Phase.TRAILING, ZEROCOPYSEND): f"sent {ZEROCOPYSEND!r} after the final body "
+    f"message; {TRAILERS!r} was expected",
+    (Phase.COMPLETE, TRAILERS): f"sent {TRAILERS!r} after the response was "
+    "complete (without trailers=True in the start message, or after "
+    "more_trailers=False)",
 }
 
 
@@ -83,9 +122,12 @@ def explain(phase: Phase, message_type: object) -> str:
     known = _MISTAKES.get((phase, message_type))  # type: ignore[arg-type]
     if known is not None:
         return known
+    if message_type in APP_MESSAGES:
+        return f"sent {message_type!r} when the response was {phase.value}"
+    allowed = ", ".join(repr(name) for name in APP_MESSAGES)
     return (
         f"sent a message of unknown type {message_type!r}; an HTTP application may "
-        f"send only {START!r} and {BODY!r}"
+        f"send only {allowed}"
     )
 
 
@@ -129,12 +171,22 @@ class MessageOrder(abc.ABC, Generic[Out]):
     """
 
     def __init__(
-        self, method: bytes, extra_headers: Iterable[tuple[bytes, bytes]] = ()
+        self,
+        method: bytes,
+        extra_headers: Iterable[tuple[bytes, bytes]] = (),
+        *,
+        trailers_accepted: bool = False,
     ) -> None:
         self._is_head = method == b"HEAD"
         self._extra_headers = extra_headers
         self._headers: list[tuple[bytes, bytes]] = []
         self._lines = b""
+        #: Whether the client said it accepts trailer fields (``TE:
+        #: trailers``); otherwise trailers are taken and dropped (ASGI spec).
+        self._trailers_accepted = trailers_accepted
+        #: Whether the start message announced trailers.
+        self._trailers = False
+        self._trailer_fields: list[tuple[bytes, bytes]] = []
         self.phase = Phase.AWAITING_START
         self.status: int | None = None
         self.body_bytes = 0
@@ -164,9 +216,94 @@ class MessageOrder(abc.ABC, Generic[Out]):
         self.phase = Phase.FAILED
         raise ASGIProtocolError(reason)
 
+    def abandon(self) -> None:
+        """The connection could not send what was framed: nothing more is."""
+        self.phase = Phase.FAILED
+
     @abc.abstractmethod
     def _on_body(self, message: Message) -> list[Out]:
         """Frame a body message for the protocol (``TRANSITIONS`` names it)."""
+
+    @abc.abstractmethod
+    def _on_file(self, message: Message) -> list[Out]:
+        """Frame a file body (path or zero-copy send) whose region is resolved.
+
+        The connection opened the file and put a :class:`FileRegion` in the
+        message's ``region`` key before handing it over.
+        """
+
+    @abc.abstractmethod
+    def _interim(self, links: list[bytes]) -> list[Out]:
+        """Frame a 103 Early Hints head carrying ``links``, or drop it."""
+
+    @abc.abstractmethod
+    def _end(self, trailers: list[tuple[bytes, bytes]] | None) -> list[Out]:
+        """End the body, with its trailer section when there is one to send."""
+
+    # -- the extensions ----------------------------------------------------
+
+    def _on_early_hint(self, message: Message) -> list[Out]:
+        links = message.get("links")
+        try:
+            values = list(links)  # type: ignore[arg-type]
+        except TypeError:
+            self._fail(
+                f"{EARLY_HINT!r} links must be an iterable of bytes, got {links!r}"
+            )
+        if not values or not all(type(value) is bytes for value in values):
+            self._fail(
+                f"{EARLY_HINT!r} links must be a non-empty iterable of bytes, "
+                f"got {links!r}"
+            )
+        bad = first_invalid_field([(b"link", value) for value in values])
+        if bad is not None:
+            self._fail(f"{EARLY_HINT!r} has an invalid link value: {bad}")
+        return self._interim(values)
+
+    def _drop_early_hint(self, message: Message) -> list[Out]:
+        return []
+
+    def _on_trailers(self, message: Message) -> list[Out]:
+        fields = self._trailer_list(message.get("headers", ()))
+        self._trailer_fields += fields
+        if message.get("more_trailers", False):
+            return []
+        self.phase = Phase.COMPLETE
+        if not self._trailers_accepted:
+            return self._end(None)  # the client did not ask for them: dropped
+        return self._end(self._trailer_fields)
+
+    def _trailer_list(self, raw: object) -> list[tuple[bytes, bytes]]:
+        try:
+            pairs = [tuple(pair) for pair in raw]  # type: ignore[attr-defined]
+        except TypeError:
+            self._fail(
+                f"{TRAILERS!r} headers must be an iterable of pairs, got {raw!r}"
+            )
+        fields: list[tuple[bytes, bytes]] = []
+        for pair in pairs:
+            if len(pair) != 2 or not all(type(part) is bytes for part in pair):
+                self._fail(
+                    f"{TRAILERS!r} headers must be [name, value] pairs of bytes, "
+                    f"got {pair!r}"
+                )
+            fields.append((pair[0].lower(), pair[1]))
+        bad = first_invalid_field(fields)
+        if bad is not None:
+            self._fail(f"{TRAILERS!r} has an invalid field: {bad}")
+        for name, _ in fields:
+            mistake = trailer_mistake(name)
+            if mistake is not None:
+                self._fail(f"{TRAILERS!r} has the field {name!r}, which {mistake}")
+        return fields
+
+    def _body_done(self) -> list[Out]:
+        """The final body message: the end, or the wait for trailers."""
+        if self._trailers:
+            self.phase = Phase.TRAILING
+            return []
+        self.phase = Phase.COMPLETE
+        return self._end(None)
 
     # -- the head ----------------------------------------------------------
 
@@ -192,6 +329,7 @@ class MessageOrder(abc.ABC, Generic[Out]):
                 f"{_bad_header(self._headers)}"
             )
         self.status = status
+        self._trailers = bool(message.get("trailers", False))
         self.phase = Phase.STARTED
         return []
 
@@ -216,7 +354,14 @@ class MessageOrder(abc.ABC, Generic[Out]):
         return pairs
 
 
-class ResponseCycle(MessageOrder[bytes]):
+#: What an HTTP/1.1 response's body is made of: bytes, or a file's region.
+H1Payload = bytes | memoryview | FileRegion
+#: What the HTTP/1.1 connection writes: bytes, and file regions to send as
+#: they are (``os.sendfile`` where it can).
+H1Out = bytes | memoryview | FileRegion
+
+
+class ResponseCycle(MessageOrder[H1Out]):
     """Validates one response's ASGI messages and frames them for HTTP/1.1.
 
     Args:
@@ -227,6 +372,9 @@ class ResponseCycle(MessageOrder[bytes]):
             (HTTP/1.1 without ``Connection: close``).
         extra_headers: Headers the server adds (Date, Server) unless the
             application set a header of the same name.
+        trailers_accepted: Whether the request said ``TE: trailers``: a
+            response announcing trailers is then chunked, its trailer section
+            carrying them (RFC 9112 section 7.1.2).
     """
 
     def __init__(
@@ -236,9 +384,13 @@ class ResponseCycle(MessageOrder[bytes]):
         *,
         keep_alive: bool = True,
         extra_headers: Iterable[tuple[bytes, bytes]] = (),
+        trailers_accepted: bool = False,
     ) -> None:
-        super().__init__(method, extra_headers)
-        self._http11 = http_version == b"1.1"
+        http11 = http_version == b"1.1"
+        super().__init__(
+            method, extra_headers, trailers_accepted=trailers_accepted and http11
+        )
+        self._http11 = http11
         self._framing = Framing.NONE
         self._remaining = 0
         #: Whether the connection must close after this response; decided
@@ -247,6 +399,8 @@ class ResponseCycle(MessageOrder[bytes]):
 
     def _head(self, body_is_whole: bool, body_size: int) -> bytes:
         """Choose the framing, then serialise and validate the head."""
+        if self._trailers and self._trailers_accepted:
+            self._frame_for_trailers()
         headers = self._headers
         names = {name.lower(): value for name, value in headers}
         extra = [(n, v) for n, v in self._extra_headers if n not in names]
@@ -261,6 +415,26 @@ class ResponseCycle(MessageOrder[bytes]):
         lines = self._lines + b"".join([b"%s: %s\r\n" % pair for pair in extra])
         status = self.status or 500
         return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), lines)
+
+    def _frame_for_trailers(self) -> None:
+        """Trailers need the chunked coding: a declared length gives way to it.
+
+        The application asked for trailers where they were offered; only a
+        chunked body can carry them (RFC 9112 section 7.1.2), and a message
+        must not have both framings (RFC 9112 section 6.1).
+        """
+        if self._is_head or self.status in NO_BODY_STATUSES:
+            return
+        kept = [
+            (name, value)
+            for name, value in self._headers
+            if name.lower() not in (b"content-length", b"transfer-encoding")
+        ]
+        if len(kept) != len(self._headers):
+            self._headers = kept
+            self._lines = b"".join([b"%s: %s\r\n" % pair for pair in kept])
+        self._headers.append((b"transfer-encoding", b"chunked"))
+        self._lines += b"transfer-encoding: chunked\r\n"
 
     def _choose_framing(
         self,
@@ -297,24 +471,39 @@ class ResponseCycle(MessageOrder[bytes]):
 
     # -- the body ----------------------------------------------------------
 
-    def _on_body(self, message: Message) -> list[bytes]:
+    def _on_body(self, message: Message) -> list[H1Out]:
         body = message.get("body", b"")
         if not isinstance(body, (bytes, bytearray, memoryview)):
             self._fail(
                 f"'http.response.body' body must be bytes, got {type(body).__name__}"
             )
         more_body = bool(message.get("more_body", False))
-        pieces: list[bytes] = []
+        payload = bytes(body) if isinstance(body, bytearray) else body
+        return self._payload(payload, more_body)
+
+    def _on_file(self, message: Message) -> list[H1Out]:
+        region: FileRegion = message["region"]
+        return self._payload(region, bool(message.get("more_body", False)))
+
+    def _payload(self, payload: H1Payload, more_body: bool) -> list[H1Out]:
+        pieces: list[H1Out] = []
         if self.phase is Phase.STARTED:
-            pieces.append(self._head(not more_body, len(body)))
-        pieces += self._frame(bytes(body) if isinstance(body, bytearray) else body)
+            pieces.append(self._head(not more_body, len(payload)))
+        pieces += self._frame(payload)
         if not more_body:
-            pieces += self._finish()
-        self.phase = Phase.STREAMING if more_body else Phase.COMPLETE
+            pieces += self._body_done()  # may refuse a short body: nothing sent
+        else:
+            self.phase = Phase.STREAMING
         self.wrote_anything = True
         return pieces
 
-    def _frame(self, body: bytes | memoryview) -> list[bytes]:
+    def _interim(self, links: list[bytes]) -> list[H1Out]:
+        if not self._http11:
+            return []  # RFC 9110 section 15.2: not to an HTTP/1.0 client
+        lines = b"".join([b"link: %s\r\n" % link for link in links])
+        return [b"HTTP/1.1 103 Early Hints\r\n%s\r\n" % lines]
+
+    def _frame(self, body: H1Payload) -> list[H1Out]:
         size = len(body)
         if not size:
             return []
@@ -333,18 +522,22 @@ class ResponseCycle(MessageOrder[bytes]):
                 )
             self._remaining -= size
         elif framing is Framing.CHUNKED:
-            return [b"%x\r\n" % size, body, b"\r\n"]  # type: ignore[list-item]
-        return [body]  # type: ignore[list-item]
+            return [b"%x\r\n" % size, body, b"\r\n"]
+        return [body]
 
-    def _finish(self) -> list[bytes]:
+    def _end(self, trailers: list[tuple[bytes, bytes]] | None) -> list[H1Out]:
         if self._framing is Framing.LENGTH and self._remaining:
             self._fail(
                 "finished the response with fewer body bytes than its Content-Length "
                 "declared"
             )
-        if self._framing is Framing.CHUNKED:
+        if self._framing is not Framing.CHUNKED:
+            return []
+        if not trailers:
             return [b"0\r\n\r\n"]
-        return []
+        # RFC 9112 section 7.1.2: the last chunk, then the trailer section.
+        lines = b"".join([b"%s: %s\r\n" % field for field in trailers])
+        return [b"0\r\n%s\r\n" % lines]
 
 
 def _bad_header(headers: list[tuple[bytes, bytes]]) -> str:

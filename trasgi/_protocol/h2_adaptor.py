@@ -435,6 +435,19 @@ class H2Adaptor:
         except h2.exceptions.ProtocolError as exc:
             raise self._send_failed(exc) from None
 
+    def send_trailers(
+        self, stream_id: int, headers: Iterable[tuple[bytes, bytes]]
+    ) -> None:
+        """Queue the trailer section: HEADERS that end the stream (RFC 9113 8.1).
+
+        Error handling:
+            As :meth:`send_head`.
+        """
+        try:
+            self._h2.send_headers(stream_id, list(headers), end_stream=True)
+        except h2.exceptions.ProtocolError as exc:
+            raise self._send_failed(exc) from None
+
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool) -> None:
         """Queue body bytes that fit :meth:`send_window`.
 

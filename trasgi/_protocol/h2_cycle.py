@@ -21,6 +21,7 @@ from trasgi._protocol.cycle import (
     MessageOrder,
     Phase,
 )
+from trasgi._protocol.extensions import FileRegion
 
 #: Fields that belong to one HTTP/1.1 connection and are malformed in HTTP/2
 #: (RFC 9113 section 8.2.2; ``te`` is allowed in requests only): dropped from
@@ -48,13 +49,23 @@ class ResponseHead:
 
 @attrs.frozen
 class ResponseData:
-    """A piece of the response body; ``end_stream`` on the last."""
+    """A piece of the response body; ``end_stream`` on the last.
 
-    data: bytes
+    ``data`` is bytes, or a file's region the stream reads and sends.
+    """
+
+    data: bytes | FileRegion
     end_stream: bool
 
 
-H2Out = ResponseHead | ResponseData
+@attrs.frozen
+class ResponseTrailers:
+    """The trailer section: a HEADERS frame that ends the stream (RFC 9113 8.1)."""
+
+    headers: list[tuple[bytes, bytes]]
+
+
+H2Out = ResponseHead | ResponseData | ResponseTrailers
 
 
 class H2ResponseCycle(MessageOrder[H2Out]):
@@ -67,9 +78,13 @@ class H2ResponseCycle(MessageOrder[H2Out]):
     """
 
     def __init__(
-        self, method: bytes, extra_headers: Iterable[tuple[bytes, bytes]] = ()
+        self,
+        method: bytes,
+        extra_headers: Iterable[tuple[bytes, bytes]] = (),
+        *,
+        trailers_accepted: bool = False,
     ) -> None:
-        super().__init__(method, extra_headers)
+        super().__init__(method, extra_headers, trailers_accepted=trailers_accepted)
         #: Body bytes the declared Content-Length still expects; None if
         #: the application declared none.
         self._remaining: int | None = None
@@ -81,22 +96,45 @@ class H2ResponseCycle(MessageOrder[H2Out]):
             self._fail(
                 f"'http.response.body' body must be bytes, got {type(body).__name__}"
             )
-        data = bytes(body)
-        more_body = bool(message.get("more_body", False))
+        return self._payload(bytes(body), bool(message.get("more_body", False)))
+
+    def _on_file(self, message: Message) -> list[H2Out]:
+        region: FileRegion = message["region"]
+        return self._payload(region, bool(message.get("more_body", False)))
+
+    def _payload(self, data: bytes | FileRegion, more_body: bool) -> list[H2Out]:
         pieces: list[H2Out] = []
         if self.phase is Phase.STARTED:
             head = self._head(not more_body, len(data))
             pieces.append(head)
             if head.end_stream:
-                self._complete(more_body)
+                pieces += self._complete(more_body)
+                self.wrote_anything = True
                 return pieces
         pieces += self._frame(data, more_body)
-        self._complete(more_body)
+        pieces += self._complete(more_body)
+        self.wrote_anything = True
         return pieces
 
-    def _complete(self, more_body: bool) -> None:
-        self.phase = Phase.STREAMING if more_body else Phase.COMPLETE
-        self.wrote_anything = True
+    def _complete(self, more_body: bool) -> list[H2Out]:
+        if more_body:
+            self.phase = Phase.STREAMING
+            return []
+        return self._body_done()
+
+    def _ends_with_body(self) -> bool:
+        """Whether the last body piece ends the stream (no trailers follow)."""
+        return not self._trailers or self._bodiless
+
+    def _interim(self, links: list[bytes]) -> list[H2Out]:
+        return [ResponseHead(103, [(b"link", link) for link in links], False)]
+
+    def _end(self, trailers: list[tuple[bytes, bytes]] | None) -> list[H2Out]:
+        if self._ends_with_body():
+            return []  # the head or the last DATA frame ended the stream
+        if trailers:
+            return [ResponseTrailers(trailers)]
+        return [ResponseData(b"", True)]
 
     def _head(self, body_is_whole: bool, body_size: int) -> ResponseHead:
         names = {name.lower(): value for name, value in self._headers}
@@ -117,8 +155,9 @@ class H2ResponseCycle(MessageOrder[H2Out]):
         elif body_is_whole and not self._bodiless:
             self._remaining = body_size
             headers.append((b"content-length", b"%d" % body_size))
-        end = self._bodiless or (body_is_whole and body_size == 0)
-        if end and not self._bodiless and self._remaining:
+        whole_and_empty = body_is_whole and body_size == 0
+        end = self._bodiless or (whole_and_empty and self._ends_with_body())
+        if whole_and_empty and not self._bodiless and self._remaining:
             self._fail(
                 "finished the response with fewer body bytes than its Content-Length "
                 "declared"
@@ -129,9 +168,9 @@ class H2ResponseCycle(MessageOrder[H2Out]):
             )
         return ResponseHead(self.status or 500, headers, end)
 
-    def _frame(self, data: bytes, more_body: bool) -> list[H2Out]:
+    def _frame(self, data: bytes | FileRegion, more_body: bool) -> list[H2Out]:
         if self._bodiless:
-            if data and not self._is_head:
+            if len(data) and not self._is_head:
                 self._fail(
                     f"sent a body with a {self.status} response, which cannot have one"
                 )
@@ -149,6 +188,7 @@ class H2ResponseCycle(MessageOrder[H2Out]):
                     "finished the response with fewer body bytes than its "
                     "Content-Length declared"
                 )
-        if not size and more_body:
+        end_stream = not more_body and self._ends_with_body()
+        if not size and not end_stream:
             return []
-        return [ResponseData(data, not more_body)]
+        return [ResponseData(data, end_stream)]

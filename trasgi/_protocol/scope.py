@@ -15,6 +15,7 @@ import attrs
 from trasgi._asgi import HTTPScope, WebSocketScope
 from trasgi._errors import PeerError
 from trasgi._observe.access import RequestLine
+from trasgi._protocol.extensions import response_extensions
 
 #: The ASGI HTTP spec version implemented in full. 2.4 made send() on a closed
 #: connection raise OSError; 2.5 changed only the websocket disconnect event.
@@ -150,16 +151,21 @@ def build_http_scope(
     shallowly so that one request cannot add keys seen by the next (ASGI
     lifespan spec, "Lifespan State").
     On a TLS connection, ``extensions`` holds a fresh copy of the ASGI
-    ``tls`` extension.
+    ``tls`` extension; the response extensions the request may use are
+    there too (:func:`~trasgi._protocol.extensions.response_extensions`).
 
     Error handling:
         Raises :class:`PeerError` for a path that is not valid UTF-8.
     """
     path, raw_path, query_string = target_parts(request.target, root_path)
+    version = http_version or request.http_version.decode("ascii")
+    fields = headers if headers is not None else list(request.headers)
+    extensions = info.extensions()
+    extensions.update(response_extensions(version, fields))
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": HTTP_SPEC_VERSION},
-        "http_version": http_version or request.http_version.decode("ascii"),
+        "http_version": version,
         "method": request.method.decode("ascii"),
         "scheme": info.scheme,
         "path": path,
@@ -167,11 +173,11 @@ def build_http_scope(
         "query_string": query_string,
         "root_path": root_path,
         # h11 has lower-cased the names and kept order and duplicates.
-        "headers": headers if headers is not None else list(request.headers),
+        "headers": fields,
         "client": info.client,
         "server": info.server,
         "state": dict(state) if state is not None else {},
-        "extensions": info.extensions(),
+        "extensions": extensions,
     }
 
 
