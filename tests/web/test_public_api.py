@@ -5,6 +5,16 @@ import pathlib
 import trasgi_web
 
 EXPECTED = {
+    # Typed parameters, dependencies and validation.
+    "Body",
+    "Cookie",
+    "Depends",
+    "Form",
+    "FromState",
+    "Header",
+    "Path",
+    "Query",
+    "RequestValidationError",
     "App",
     "BackgroundTasks",
     "CORSMiddleware",
