@@ -51,7 +51,10 @@ class Endpoint:
         self.status_code = status_code
         self.plan: Plan | None = None
         parameters, evaluated = _parameters(func)
-        if evaluated and not _is_plain(func, parameters, param_names):
+        # A declared status is applied to what the handler returns: that
+        # too is the plan's work.
+        typed = status_code is not None or not _is_plain(func, parameters, param_names)
+        if evaluated and typed:
             converters = _converters_of(param_names)
             self.plan = Plan(func, path, converters, body_allowed=body_allowed)
             self.cannot_wait = False

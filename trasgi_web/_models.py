@@ -76,6 +76,30 @@ def field_types(tp: Any) -> dict[str, tuple[str, Any, bool]]:
     }
 
 
+def _plain_defaults(tp: Any) -> list[tuple[str, Any]]:
+    if not (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
+        return []
+    return [
+        (field.name, field.default)
+        for field in dataclasses.fields(tp)
+        if field.default is not dataclasses.MISSING
+    ]
+
+
+def _complete(value: Any, defaults: list[tuple[str, Any]]) -> Any:
+    """A decoded dataclass with its absent fields' defaults set on it.
+
+    msgspec leaves a field whose default is a plain value unset on the
+    instance (the class attribute answers reads), and its encoder, which
+    reads the instance, would then leave that field out of the JSON.
+    """
+    if defaults:
+        fields = vars(value)
+        for name, default in defaults:
+            fields.setdefault(name, default)
+    return value
+
+
 class JSONBody:
     """Decodes a JSON body into ``tp``; every failing field reported.
 
@@ -87,11 +111,12 @@ class JSONBody:
         self.type = tp
         self._decoder = msgspec.json.Decoder(tp)
         self._fields = field_types(tp) if is_model(tp) else {}
+        self._defaults = _plain_defaults(tp)
 
     def decode(self, body: bytes, loc: Loc) -> tuple[Any, list[ErrorDetail]]:
         """The value, or the errors; ``ValueError`` for malformed JSON."""
         try:
-            return self._decoder.decode(body), []
+            return _complete(self._decoder.decode(body), self._defaults), []
         except msgspec.ValidationError as exc:
             return None, self._all_errors(body, loc, exc)
         except msgspec.DecodeError as exc:
@@ -110,7 +135,11 @@ class JSONBody:
 
 
 def _field_errors(
-    data: Mapping[str, Any], fields: dict[str, tuple[str, Any, bool]], loc: Loc
+    data: Mapping[str, Any],
+    fields: dict[str, tuple[str, Any, bool]],
+    loc: Loc,
+    *,
+    strict: bool = True,
 ) -> list[ErrorDetail]:
     errors = []
     for wire, tp, required in fields.values():
@@ -119,7 +148,7 @@ def _field_errors(
                 errors.append(missing((*loc, wire)))
             continue
         try:
-            msgspec.convert(data[wire], tp)
+            msgspec.convert(data[wire], tp, strict=strict)
         except msgspec.ValidationError as exc:
             errors.append(from_msgspec((*loc, wire), exc))
     return errors
@@ -162,6 +191,8 @@ def convert_form(
         except ValidationError as exc:
             return None, from_pydantic(loc, exc.errors(include_url=False))
     try:
-        return msgspec.convert(fields, tp, strict=False), []
+        value = msgspec.convert(fields, tp, strict=False)
     except msgspec.ValidationError as exc:
-        return None, [from_msgspec(loc, exc)]
+        errors = _field_errors(fields, field_types(tp), loc, strict=False)
+        return None, errors or [from_msgspec(loc, exc)]
+    return _complete(value, _plain_defaults(tp)), []

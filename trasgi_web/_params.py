@@ -406,7 +406,8 @@ def _the_marker(markers: list[Any], where: str, name: str) -> Any:
 
 
 def _default_source(annotation: Any) -> Source:
-    if is_model(annotation):
+    """A model (or an optional one) is the body; anything else the query."""
+    if any(is_model(member) for member in _members(annotation)):
         return Source.BODY
     return Source.QUERY
 
