@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
+import trio
+
 from ._background import DEFAULT_SHUTDOWN_TIMEOUT, BackgroundTasks
 from ._convertors import Converter
 from ._datastructures import State
@@ -40,10 +42,13 @@ class App(Router):
         shutdown_timeout: Seconds background tasks get at shutdown.
         converters: Extra path converters by name.
         trailing_slash: See :class:`Router`.
+        max_threads: How many worker threads plain ``def`` handlers and
+            providers may occupy at once (the rest wait their turn).
 
     Attributes:
         state: Application-wide values (``app.state.db = ...``).
         background: The :class:`BackgroundTasks` of the application.
+        thread_limiter: The ``trio.CapacityLimiter`` of ``max_threads``.
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class App(Router):
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         converters: Mapping[str, Converter] | None = None,
         trailing_slash: TrailingSlash = "redirect",
+        max_threads: int = 40,
     ) -> None:
         super().__init__(converters=converters, trailing_slash=trailing_slash)
         if timeout is not None and not timeout > 0:
@@ -66,6 +72,7 @@ class App(Router):
         self.shutdown_timeout = shutdown_timeout
         self.state = State()
         self.background = BackgroundTasks()
+        self.thread_limiter = trio.CapacityLimiter(max_threads)
         self.exception_handlers = ExceptionHandlers()
         self.middleware: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = []
         self._lifespan_factory = lifespan
