@@ -268,6 +268,7 @@ async def test_sync_handlers_run_in_threads_under_the_limiter() -> None:
     most = 0
     lock = threading.Lock()
     release = threading.Event()
+    both_running = threading.Event()
 
     @app.get("/block")
     def block() -> dict[str, bool]:
@@ -275,6 +276,8 @@ async def test_sync_handlers_run_in_threads_under_the_limiter() -> None:
         with lock:
             running += 1
             most = max(most, running)
+            if running == 2:
+                both_running.set()
         release.wait(5)
         with lock:
             running -= 1
@@ -291,6 +294,7 @@ async def test_sync_handlers_run_in_threads_under_the_limiter() -> None:
                 nursery.start_soon(call)
             await trio.testing.wait_all_tasks_blocked()
             assert app.thread_limiter.borrowed_tokens == 2
+            assert await trio.to_thread.run_sync(both_running.wait, 5)
             # Two run, two wait for a token.
             assert app.thread_limiter.statistics().tasks_waiting == 2
             release.set()
