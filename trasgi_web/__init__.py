@@ -35,6 +35,7 @@ from ._markers import Query as Query
 from ._middleware.cors import CORSMiddleware as CORSMiddleware
 from ._middleware.gzip import GZipMiddleware as GZipMiddleware
 from ._middleware.trusted_host import TrustedHostMiddleware as TrustedHostMiddleware
+from ._openapi import OpenAPIConfig as OpenAPIConfig
 from ._request import ClientDisconnect as ClientDisconnect
 from ._request import Request as Request
 from ._responses import HTMLResponse as HTMLResponse
@@ -84,6 +85,7 @@ __all__ = [
     "Mount",
     "MultiDict",
     "MutableHeaders",
+    "OpenAPIConfig",
     "Path",
     "PlainTextResponse",
     "Query",

@@ -12,6 +12,7 @@ EXPECTED = {
     "Form",
     "FromState",
     "Header",
+    "OpenAPIConfig",
     "Path",
     "Query",
     "RequestValidationError",
