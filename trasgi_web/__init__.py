@@ -15,6 +15,8 @@ server that runs trio.
 from ._app import App as App
 from ._background import BackgroundTasks as BackgroundTasks
 from ._convertors import Converter as Converter
+from ._cookies import format_set_cookie as format_set_cookie
+from ._cookies import parse_cookie_header as parse_cookie_header
 from ._datastructures import Headers as Headers
 from ._datastructures import MultiDict as MultiDict
 from ._datastructures import MutableHeaders as MutableHeaders
@@ -106,4 +108,6 @@ __all__ = [
     "WebSocketDisconnect",
     "WebSocketRoute",
     "WebSocketState",
+    "format_set_cookie",
+    "parse_cookie_header",
 ]

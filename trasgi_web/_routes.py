@@ -35,6 +35,7 @@ from ._request import ClientDisconnect, Request
 from ._responses import Response
 from ._types import ASGIApp, Receive, Scope, Send
 from ._url import route_path
+from ._validation import RequestValidationError
 from ._websocket import CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, WebSocket
 
 logger = logging.getLogger("trasgi_web")
@@ -260,7 +261,8 @@ class WebSocketRoute:
     """A websocket route: a path pattern and a handler taking a ``WebSocket``.
 
     A handler that returns without closing closes with 1000; one that raises
-    :class:`HTTPException` closes with 1008 (before accepting, the server
+    :class:`HTTPException`, or whose typed parameters are invalid, closes
+    with 1008 (before accepting, the server
     answers the handshake with 403); any other exception is logged and
     closes with 1011.
     """
@@ -319,6 +321,11 @@ class WebSocketRoute:
             return
         except HTTPException as exc:
             await _close_quietly(websocket, CLOSE_POLICY_VIOLATION, exc.detail)
+            return
+        except RequestValidationError as exc:
+            # Before accepting, this refuses the handshake with 403.
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors)
+            await _close_quietly(websocket, CLOSE_POLICY_VIOLATION, f"Invalid {fields}")
             return
         except Exception:
             logger.exception("Exception in websocket handler for %s", scope.get("path"))

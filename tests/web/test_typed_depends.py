@@ -10,8 +10,16 @@ import pytest
 import trio
 import trio.testing
 
-from trasgi.testing import open_client, open_connection, open_websocket
-from trasgi_web import App, Depends, FromState, Header, HTTPException, Request
+from trasgi.testing import WebSocketDenied, open_client, open_connection, open_websocket
+from trasgi_web import (
+    App,
+    Depends,
+    FromState,
+    Header,
+    HTTPException,
+    Request,
+    WebSocket,
+)
 
 
 class Events(list[str]):
@@ -321,3 +329,19 @@ async def test_generator_providers_in_a_websocket() -> None:
     with trio.fail_after(5):
         await events.wait_for("close")
     assert events == ["open", "close"]
+
+
+async def test_typed_websocket_parameters() -> None:
+    app = App()
+
+    @app.websocket("/room/{room}")
+    async def room(websocket: WebSocket, room: str, limit: int = 10) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"{room}:{limit}")
+
+    async with open_websocket(app, "/room/a?limit=3") as websocket:
+        assert await websocket.receive_text() == "a:3"
+    with pytest.raises(WebSocketDenied) as denied:
+        async with open_websocket(app, "/room/a?limit=x"):
+            pass  # pragma: no cover
+    assert denied.value.status_code == 403
