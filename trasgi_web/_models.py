@@ -112,6 +112,8 @@ class JSONBody:
         self._decoder = msgspec.json.Decoder(tp)
         self._fields = field_types(tp) if is_model(tp) else {}
         self._defaults = _plain_defaults(tp)
+        info = msgspec.inspect.type_info(tp)
+        self._closed = bool(getattr(info, "forbid_unknown_fields", False))
 
     def decode(self, body: bytes, loc: Loc) -> tuple[Any, list[ErrorDetail]]:
         """The value, or the errors; ``ValueError`` for malformed JSON."""
@@ -129,6 +131,8 @@ class JSONBody:
         errors: list[ErrorDetail] = []
         if isinstance(data, dict) and self._fields:
             errors = _field_errors(data, self._fields, loc)
+            if self._closed:
+                errors += _unknown_fields(data, self._fields, loc)
         # A failure no single field shows (a whole-object check, a wrong
         # top-level type) is reported as msgspec found it.
         return errors or [from_msgspec(loc, first)]
@@ -152,6 +156,17 @@ def _field_errors(
         except msgspec.ValidationError as exc:
             errors.append(from_msgspec((*loc, wire), exc))
     return errors
+
+
+def _unknown_fields(
+    data: Mapping[str, Any], fields: dict[str, tuple[str, Any, bool]], loc: Loc
+) -> list[ErrorDetail]:
+    known = {wire for wire, _, _ in fields.values()}
+    return [
+        {"loc": [*loc, key], "msg": "Unknown field", "type": "value_error"}
+        for key in data
+        if key not in known
+    ]
 
 
 class PydanticBody:
