@@ -135,8 +135,8 @@ class App(Router):
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of the routes, made on first use and kept.
 
-        Made with the default :class:`OpenAPIConfig` when the application
-        serves none.
+        Made with the default :class:`~trasgi_web.OpenAPIConfig` when the
+        application serves none.
         """
         if self._openapi is None:
             config = self.openapi_config or _DEFAULT_OPENAPI

@@ -38,7 +38,7 @@ class Source(enum.Enum):
 class Param:
     """A request value with its name and constraints; see the subclasses.
 
-    Args:
+    Attributes:
         alias: The name in the request when it is not the parameter's name.
         description: Shown in the OpenAPI document.
         ge: The value must be at least this (numbers).
@@ -90,7 +90,7 @@ class Path(Param):
 class Header(Param):
     """A request header; ``user_agent`` reads ``user-agent``.
 
-    Args:
+    Attributes:
         convert_underscores: Read ``_`` in the parameter's name as ``-``.
     """
 
@@ -111,7 +111,7 @@ class Body(Param):
 
     ``Annotated[list[Item], Body()]`` reads a JSON array of items.
 
-    Args:
+    Attributes:
         media_type: The content type the OpenAPI document declares.
     """
 
@@ -137,7 +137,7 @@ class Depends:
     thrown in at the ``yield``), or once the client has left. A plain
     ``def`` runs in a worker thread.
 
-    Args:
+    Attributes:
         dependency: The provider.
         use_cache: Reuse the value within one request when several
             parameters (of the handler or of other providers) depend on the

@@ -35,7 +35,7 @@ _REF = "#/components/schemas/{name}"
 class OpenAPIConfig:
     """What the application's OpenAPI document says of it, and where it is served.
 
-    Args:
+    Attributes:
         title: The API's name.
         version: The API's version (not OpenAPI's).
         description: Longer text for the top of the docs page.

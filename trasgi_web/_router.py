@@ -107,8 +107,12 @@ class Router:
     ) -> Route:
         """Add an HTTP route for ``self.prefix + path``; return it.
 
-        ``status_code`` and the documentation options are described at
-        :class:`Route` and :class:`~trasgi_web._openapi_doc.DocOptions`.
+        ``status_code`` is described at :class:`Route`. The documentation
+        options are what the OpenAPI document says of the operation:
+        ``tags``, ``summary`` and ``description`` (from the docstring by
+        default), ``responses`` (a status to a description or a model),
+        ``include_in_schema``, ``deprecated``, ``operation_id`` and
+        ``security`` (as ``[{"bearer": []}]``).
         """
         route = Route(
             self.prefix + path,
