@@ -25,6 +25,7 @@ import trio
 from ._connection import HTTPConnection
 from ._exceptions import HTTPException
 from ._markers import Source
+from ._models import convert_form, field_types
 from ._params import (
     REQUIRED,
     BodyParam,
@@ -262,8 +263,6 @@ async def _read_json(
 async def _read_form(
     request: Request, body: BodyParam
 ) -> tuple[Any, list[ErrorDetail]]:
-    from ._models import convert_form, field_types
-
     form = await request.form()
     fields: dict[str, Any] = {}
     for wire, tp, _ in field_types(body.annotation).values():

@@ -29,13 +29,17 @@ _POSITIONAL = (
 class Endpoint:
     """A handler with its calling convention worked out from its signature.
 
-    The first positional parameter that is not a path parameter receives
-    the request (or websocket); path parameters are passed by keyword.
+    A plain handler (an ``async def`` taking only the connection and path
+    parameters) is called directly: the first positional parameter that is
+    not a path parameter receives the request (or websocket), path
+    parameters come by keyword. Any other handler (typed parameters,
+    dependencies, a plain ``def``, or a declared ``status_code``) is called
+    through its :class:`~trasgi_web._plan.Plan`, made here once.
 
     Error handling:
-        ``TypeError`` if the handler is not an ``async def`` function;
-        ``ValueError`` if it cannot accept a path parameter, or requires a
-        parameter the framework cannot supply.
+        ``ValueError`` if a plain handler cannot accept a path parameter;
+        ``TypeError`` for a parameter nothing can supply (see ``_params.py``)
+        or a handler that is a generator.
     """
 
     def __init__(
@@ -98,9 +102,10 @@ class Endpoint:
 
     async def _typed(self, connection: Any, params: Mapping[str, Any]) -> Any:
         """A typed handler's call: its result rendered with the route's status."""
-        assert self.plan is not None
-        result = await self.plan.run(connection, params)
-        return render(result, self.status_code)
+        plan = self.plan
+        if plan is None:  # pragma: no cover - only called when there is one
+            raise RuntimeError("a plain handler has no plan")
+        return render(await plan.run(connection, params), self.status_code)
 
 
 def _is_plain(

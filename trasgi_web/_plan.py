@@ -8,7 +8,8 @@ from typing import Any
 from ._connection import HTTPConnection
 from ._convertors import Converter
 from ._depends import Solver, call
-from ._params import Signature, read_signature
+from ._markers import Source
+from ._params import Kind, Signature, read_signature
 
 
 class Plan:
@@ -40,6 +41,11 @@ class Plan:
         # Most handlers have no providers: their arguments are read in one
         # pass, without the two phases a provider tree needs.
         self._flat = not sig.dependencies and sig.body is None
+        bodies = sig.all_bodies()
+        #: Whether a JSON body is read (the route reads it before the handler).
+        self.reads_json = any(body.source is not Source.FORM for body in bodies)
+        #: Whether a provider yields, so the request must clean up after it.
+        self.needs_cleanups = _yields(sig)
 
     def run(
         self, connection: HTTPConnection, path_params: Mapping[str, Any]
@@ -56,3 +62,14 @@ class Plan:
         else:
             kwargs = await solver.arguments(self.signature)
         return await call(self.signature, kwargs, connection)
+
+
+def _yields(signature: Signature) -> bool:
+    """Whether a provider of ``signature`` (at any depth) is a generator."""
+    for dependency in signature.dependencies:
+        provider = dependency.signature
+        if provider.kind in (Kind.ASYNC_GENERATOR, Kind.GENERATOR):
+            return True
+        if _yields(provider):
+            return True
+    return False

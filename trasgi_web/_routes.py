@@ -81,7 +81,8 @@ class Route:
     Error handling:
         ``ValueError`` at definition for an invalid pattern, an invalid
         method or a handler that does not fit the pattern; ``TypeError`` for
-        a handler that is not ``async``.
+        a handler parameter nothing can supply (one without annotation that
+        is neither the request nor a path parameter, for one).
     """
 
     def __init__(
@@ -207,6 +208,12 @@ class Route:
         Error handling:
             :class:`HTTPException` 504 when the deadline passed first.
         """
+        plan = self._call.plan
+        if plan is not None and plan.reads_json:
+            # Read before the handler runs: a typed handler that then does not
+            # wait needs no disconnect watcher at all, and a JSON body is held
+            # whole in memory anyway (forms, which spool, are read inside).
+            await request.body()
         if self._call.cannot_wait:
             # Nothing could cancel it: no scope, no watcher (see cannot_wait).
             result = finish_at_once(self._call(request, request.path_params))
@@ -308,7 +315,8 @@ class WebSocketRoute:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the handler with a :class:`WebSocket`; close it if left open."""
         websocket = WebSocket(scope, receive, send)
-        if self._call.plan is None:
+        plan = self._call.plan
+        if plan is None or not plan.needs_cleanups:
             await self._converse(websocket)
         else:
             await run_with_cleanups(scope, lambda: self._converse(websocket))
