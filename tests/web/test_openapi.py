@@ -271,7 +271,9 @@ async def test_the_docs_page_follows_the_root_path() -> None:
     assert 'SwaggerUIBundle({url: "/v1/openapi.json"' in page.text
 
 
-@pytest.mark.parametrize("name", ["todo_api", "notes_api"])
+@pytest.mark.parametrize(
+    "name", ["hello", "sse_clock", "upload", "todo_api", "notes_api"]
+)
 def test_every_example_app_has_a_valid_document(name: str) -> None:
     import importlib
 
