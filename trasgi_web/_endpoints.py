@@ -61,7 +61,9 @@ class Endpoint:
         if evaluated and typed:
             converters = _converters_of(param_names)
             self.plan = Plan(func, path, converters, body_allowed=body_allowed)
-            self.cannot_wait = False
+            # The route reads a JSON body first; then the plan's run waits
+            # only where the handler does.
+            self.cannot_wait = self.plan.waits_only_in_handler and cannot_wait(func)
             self.takes_connection = True
             return
         if not _is_async(func):

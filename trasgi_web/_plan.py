@@ -46,6 +46,13 @@ class Plan:
         self.reads_json = any(body.source is not Source.FORM for body in bodies)
         #: Whether a provider yields, so the request must clean up after it.
         self.needs_cleanups = _yields(sig)
+        #: Whether a run waits only if its handler does, once a JSON body
+        #: has been read: no provider, no form, an ``async`` handler.
+        self.waits_only_in_handler = (
+            not sig.dependencies
+            and all(body.source is not Source.FORM for body in bodies)
+            and sig.kind is Kind.ASYNC
+        )
 
     def run(
         self, connection: HTTPConnection, path_params: Mapping[str, Any]

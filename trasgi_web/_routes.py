@@ -170,7 +170,8 @@ class Route:
         request = Request(scope, inbox.receive, self._body_limit(scope))
         if scope["method"] == "HEAD":
             send = _without_body(send)
-        if self._call.plan is None:
+        plan = self._call.plan
+        if plan is None or not plan.needs_cleanups:
             await self._respond(request, inbox, send)
         else:
             # Providers that yield finish after the response (or the error).
