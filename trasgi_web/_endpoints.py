@@ -54,11 +54,11 @@ class Endpoint:
         self.func = func
         self.status_code = status_code
         self.plan: Plan | None = None
-        parameters, evaluated = _parameters(func)
+        parameters = _parameters(func)
         # A declared status is applied to what the handler returns: that
         # too is the plan's work.
         typed = status_code is not None or not _is_plain(func, parameters, param_names)
-        if evaluated and typed:
+        if typed:
             converters = _converters_of(param_names)
             self.plan = Plan(func, path, converters, body_allowed=body_allowed)
             # The route reads a JSON body first; then the plan's run waits
@@ -144,27 +144,37 @@ _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 def _untyped_or_connection(annotation: Any) -> bool:
     if annotation is inspect.Parameter.empty or annotation is Any:
         return True
+    if isinstance(annotation, str):
+        # Not evaluated (imported only for type checkers): judged by name.
+        return annotation.rpartition(".")[2] in _CONNECTION_NAMES
     return isinstance(annotation, type) and issubclass(annotation, HTTPConnection)
 
 
+_CONNECTION_NAMES = frozenset({"Request", "WebSocket", "HTTPConnection"})
+
+
 def _wants_conversion(annotation: Any, converter: Converter) -> bool:
+    if isinstance(annotation, str):
+        return False  # not evaluated: the converter's value, as before typing
     if typing.get_origin(annotation) is Annotated:
         return True
     text = isinstance(converter, StringConverter | PathConverter)
     return text and annotation not in (inspect.Parameter.empty, str, Any)
 
 
-def _parameters(func: Any) -> tuple[list[inspect.Parameter], bool]:
-    """The handler's parameters, annotations evaluated; and whether they were.
+def _parameters(func: Any) -> list[inspect.Parameter]:
+    """The handler's parameters, annotations evaluated where they can be.
 
-    A handler whose annotations do not evaluate (a name imported only for
-    type checkers) is taken as written, as a plain handler.
+    Annotations that do not evaluate (a name imported only for type
+    checkers) stay strings: a handler taking only the connection and path
+    parameters is still plain with them, and any other is refused by its
+    plan, which needs them evaluated.
     """
     try:
         signature = inspect.signature(func, eval_str=True)
     except NameError:
-        return list(inspect.signature(func).parameters.values()), False
-    return list(signature.parameters.values()), True
+        signature = inspect.signature(func)
+    return list(signature.parameters.values())
 
 
 def _converters_of(param_names: Collection[str]) -> Mapping[str, Converter]:

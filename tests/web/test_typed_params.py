@@ -380,3 +380,23 @@ def test_definition_time_type_errors(handler: Any, message: str) -> None:
     app = App()
     with pytest.raises(TypeError, match=message):
         app.add_route("/x", handler)
+
+
+async def test_annotations_that_do_not_evaluate() -> None:
+    # As with names imported only under TYPE_CHECKING: the annotations stay
+    # strings. A handler taking the connection and path parameters is plain.
+    async def plain(request, item_id):  # type: ignore[no-untyped-def]
+        return {"item_id": item_id}
+
+    async def typed(limit):  # type: ignore[no-untyped-def]
+        return {}  # pragma: no cover
+
+    plain.__annotations__ = {"request": "trasgi_web.Request", "item_id": "Unknown"}
+    typed.__annotations__ = {"limit": "OnlyForTypeCheckers"}
+    app = App()
+    app.add_route("/items/{item_id:int}", plain)
+    assert await get(app, "/items/3") == (200, {"item_id": 3})
+    with pytest.raises(
+        TypeError, match=r"annotations of .*typed of '/x' do not resolve"
+    ):
+        app.add_route("/x", typed)
