@@ -189,7 +189,7 @@ class Solver:
             await self._read_body(signature.body, kwargs)
         providers = []
         for dependency in signature.dependencies:
-            func = dependency.marker.dependency
+            func = dependency.signature.func
             known = self._read.get(func) if dependency.marker.use_cache else None
             if known is None:
                 known = await self._read_node(dependency.signature)
@@ -233,7 +233,7 @@ class Solver:
     async def _provide(self, node: _Node) -> dict[str, Any]:
         kwargs = node.kwargs
         for dependency, provider in node.providers:
-            func = dependency.marker.dependency
+            func = dependency.signature.func
             if dependency.marker.use_cache and func in self._cache:
                 kwargs[dependency.name] = self._cache[func]
                 continue

@@ -135,7 +135,9 @@ class Depends:
     an async generator. A generator's code after its ``yield`` runs once the
     response has been sent, or once the handler has failed (the exception is
     thrown in at the ``yield``), or once the client has left. A plain
-    ``def`` runs in a worker thread.
+    ``def`` runs in a worker thread. ``Depends()`` alone makes the annotated
+    class the provider: its ``__init__`` parameters are read as a
+    provider's (``pager: Annotated[Pager, Depends()]``).
 
     Attributes:
         dependency: The provider.
@@ -144,7 +146,7 @@ class Depends:
             same provider.
     """
 
-    dependency: Callable[..., Any]
+    dependency: Callable[..., Any] | None = None
     use_cache: bool = attrs.field(default=True, kw_only=True)
 
 

@@ -285,7 +285,7 @@ class _Sorter:
             return
         marker = _the_marker(markers, self.where, parameter.name)
         if isinstance(marker, Depends):
-            self._add_dependency(parameter, marker)
+            self._add_dependency(parameter, _provider_of(marker, annotation))
         elif isinstance(marker, FromState):
             self.states.append(
                 StateParam(parameter.name, marker.key or parameter.name, annotation)
@@ -316,8 +316,11 @@ class _Sorter:
         )
 
     def _add_dependency(self, parameter: inspect.Parameter, marker: Depends) -> None:
+        func = marker.dependency
+        if func is None:  # pragma: no cover - _provider_of gave it one
+            raise TypeError("Depends() has no provider")
         provider = read_signature(
-            marker.dependency,
+            func,
             self.where,
             self.path_converters,
             body_allowed=self.body_allowed,
@@ -403,6 +406,17 @@ def _the_marker(markers: list[Any], where: str, name: str) -> Any:
     if len(found) > 1:
         raise TypeError(f"parameter {name!r} of {where} has more than one source")
     return found[0] if found else None
+
+
+def _provider_of(marker: Depends, annotation: Any) -> Depends:
+    """``Depends()`` without a provider: the annotated class is the provider."""
+    if marker.dependency is not None:
+        return marker
+    if not isinstance(annotation, type):
+        raise TypeError(
+            f"Depends() without a provider needs a class, not {annotation!r}"
+        )
+    return Depends(annotation, use_cache=marker.use_cache)
 
 
 def _default_source(annotation: Any) -> Source:

@@ -17,6 +17,7 @@ from trasgi_web import (
     FromState,
     Header,
     HTTPException,
+    Query,
     Request,
     WebSocket,
 )
@@ -345,3 +346,38 @@ async def test_typed_websocket_parameters() -> None:
         async with open_websocket(app, "/room/a?limit=x"):
             pass  # pragma: no cover
     assert denied.value.status_code == 403
+
+
+async def test_depends_without_a_provider_uses_the_annotated_class() -> None:
+    app = App()
+
+    class Pager:
+        def __init__(
+            self, page: int = 1, size: Annotated[int, Query(le=50)] = 10
+        ) -> None:
+            self.page = page
+            self.size = size
+
+    @app.get("/list")
+    async def listing(pager: Annotated[Pager, Depends()]) -> dict[str, int]:
+        return {"page": pager.page, "size": pager.size}
+
+    async with open_client(app) as client:
+        ok = await client.get("/list?page=3")
+        invalid = await client.get("/list?size=99")
+    assert ok.json() == {"page": 3, "size": 10}
+    assert invalid.json() == {
+        "detail": [
+            {
+                "loc": ["query", "size"],
+                "msg": "Expected `int` <= 50",
+                "type": "value_error",
+            }
+        ]
+    }
+    with pytest.raises(
+        TypeError, match="Depends\\(\\) without a provider needs a class"
+    ):
+
+        @app.get("/bad")
+        async def bad(value: Annotated[int | None, Depends()]) -> None: ...
