@@ -37,7 +37,7 @@ from ._markers import Query as Query
 from ._middleware.cors import CORSMiddleware as CORSMiddleware
 from ._middleware.gzip import GZipMiddleware as GZipMiddleware
 from ._middleware.trusted_host import TrustedHostMiddleware as TrustedHostMiddleware
-from ._openapi import OpenAPIConfig as OpenAPIConfig
+from ._openapi_doc import OpenAPIConfig as OpenAPIConfig
 from ._request import ClientDisconnect as ClientDisconnect
 from ._request import Request as Request
 from ._responses import HTMLResponse as HTMLResponse

@@ -13,10 +13,12 @@ import trio
 from ._background import DEFAULT_SHUTDOWN_TIMEOUT, BackgroundTasks
 from ._convertors import Converter
 from ._datastructures import State
+from ._docs_page import OpenAPIDocs
 from ._errors import ExceptionHandler, ExceptionHandlers, HandlerKey
 from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._middleware.errors import ExceptionMiddleware, ServerErrorMiddleware
-from ._openapi import OpenAPIConfig, OpenAPIDocs, openapi_document
+from ._openapi import openapi_document
+from ._openapi_doc import OpenAPIConfig
 from ._router import Router, TrailingSlash
 from ._types import ASGIApp, Receive, Scope, Send
 

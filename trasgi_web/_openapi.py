@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document, made from the route table, and the docs page.
+"""The OpenAPI 3.1 document, made from the route table.
 
 Everything comes from what the routes already hold: their patterns and
 methods, their plans (parameters, bodies, providers' parameters), their
@@ -9,58 +9,22 @@ one pass, sharing the components the types have in common.
 
 from __future__ import annotations
 
-import html
 import inspect
-import json
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-import attrs
 import msgspec
 
 from ._convertors import FloatConverter, IntegerConverter, UUIDConverter
 from ._markers import Source
 from ._models import is_model, is_pydantic
+from ._openapi_doc import OpenAPIConfig
 from ._params import REQUIRED, BodyParam, Value
-from ._responses import HTMLResponse, Response
+from ._responses import Response
 from ._routes import Mount, Route
-from ._types import ASGIApp, Receive, Scope, Send
-from ._url import route_path
 
 _REF = "#/components/schemas/{name}"
-
-
-@attrs.frozen(kw_only=True)
-class OpenAPIConfig:
-    """What the application's OpenAPI document says of it, and where it is served.
-
-    Attributes:
-        title: The API's name.
-        version: The API's version (not OpenAPI's).
-        description: Longer text for the top of the docs page.
-        openapi_url: Where the JSON document is served; ``None`` for nowhere.
-        docs_url: Where the Swagger UI page is served; ``None`` for nowhere.
-        swagger_js_url: The Swagger UI script; point it at a copy served
-            by the application (``StaticFiles``) to work without a CDN.
-        swagger_css_url: The Swagger UI style sheet, likewise.
-        security_schemes: ``components.securitySchemes``, by name.
-        servers: The ``servers`` list, as OpenAPI spells it.
-    """
-
-    title: str = "trasgi_web"
-    version: str = "0.1.0"
-    description: str | None = None
-    openapi_url: str | None = "/openapi.json"
-    docs_url: str | None = "/docs"
-    swagger_js_url: str = (
-        "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
-    )
-    swagger_css_url: str = (
-        "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"
-    )
-    security_schemes: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
-    servers: list[Mapping[str, Any]] = attrs.field(factory=list)
 
 
 _VALIDATION_SCHEMAS: dict[str, Any] = {
@@ -388,67 +352,3 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Response"
-
-
-_SWAGGER_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<link rel="stylesheet" href="{css}">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{js}"></script>
-<script>
-SwaggerUIBundle({{url: {url}, dom_id: "#swagger-ui"}});
-</script>
-</body>
-</html>
-"""
-
-
-def docs_page(config: OpenAPIConfig, openapi_url: str) -> str:
-    """The Swagger UI page for the document at ``openapi_url``."""
-    return _SWAGGER_PAGE.format(
-        title=html.escape(config.title),
-        css=html.escape(config.swagger_css_url),
-        js=html.escape(config.swagger_js_url),
-        # A JSON string inside a script: "<" escaped so that it cannot close
-        # the script element.
-        url=json.dumps(openapi_url).replace("<", "\\u003c"),
-    )
-
-
-class OpenAPIDocs:
-    """Serves the document and the docs page before the routes are tried.
-
-    The two pages are not routes: the route table stays what the
-    application defined, and a route at the same path takes precedence
-    only if the page is turned off.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        config: OpenAPIConfig,
-        document: Callable[[], Mapping[str, Any]],
-    ) -> None:
-        self.app = app
-        self.config = config
-        self.document = document
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            path = route_path(scope)
-            config = self.config
-            if path == config.openapi_url:
-                body = msgspec.json.encode(self.document())
-                response = Response(body, media_type="application/json")
-                await response(scope, receive, send)
-                return
-            if path == config.docs_url and config.openapi_url is not None:
-                url = scope.get("root_path", "") + config.openapi_url
-                await HTMLResponse(docs_page(config, url))(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -1,4 +1,4 @@
-"""What a route says about itself in the OpenAPI document."""
+"""The OpenAPI document's options: the application's, and each route's."""
 
 from __future__ import annotations
 
@@ -46,3 +46,35 @@ class OperationDoc:
     deprecated: bool = False
     operation_id: str | None = None
     security: Sequence[Mapping[str, Sequence[str]]] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OpenAPIConfig:
+    """What the application's OpenAPI document says of it, and where it is served.
+
+    Attributes:
+        title: The API's name.
+        version: The API's version (not OpenAPI's).
+        description: Longer text for the top of the docs page.
+        openapi_url: Where the JSON document is served; ``None`` for nowhere.
+        docs_url: Where the Swagger UI page is served; ``None`` for nowhere.
+        swagger_js_url: The Swagger UI script; point it at a copy served
+            by the application (``StaticFiles``) to work without a CDN.
+        swagger_css_url: The Swagger UI style sheet, likewise.
+        security_schemes: ``components.securitySchemes``, by name.
+        servers: The ``servers`` list, as OpenAPI spells it.
+    """
+
+    title: str = "trasgi_web"
+    version: str = "0.1.0"
+    description: str | None = None
+    openapi_url: str | None = "/openapi.json"
+    docs_url: str | None = "/docs"
+    swagger_js_url: str = (
+        "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
+    )
+    swagger_css_url: str = (
+        "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"
+    )
+    security_schemes: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    servers: list[Mapping[str, Any]] = attrs.field(factory=list)
