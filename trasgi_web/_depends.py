@@ -26,7 +26,8 @@ from ._connection import HTTPConnection
 from ._exceptions import HTTPException
 from ._markers import Source
 from ._models import convert_form, field_types
-from ._params import (
+from ._request import Request
+from ._signature import (
     REQUIRED,
     BodyParam,
     DependencyParam,
@@ -34,7 +35,6 @@ from ._params import (
     Signature,
     StateParam,
 )
-from ._request import Request
 from ._validation import ErrorDetail, RequestValidationError, missing
 
 _Cleanup = AsyncGenerator[Any, None] | Generator[Any, None, None]

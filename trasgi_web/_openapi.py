@@ -20,9 +20,9 @@ from ._convertors import FloatConverter, IntegerConverter, UUIDConverter
 from ._markers import Source
 from ._models import is_model, is_pydantic
 from ._openapi_doc import OpenAPIConfig
-from ._params import REQUIRED, BodyParam, Value
 from ._responses import Response
 from ._routes import Mount, Route
+from ._signature import REQUIRED, BodyParam, Value
 
 _REF = "#/components/schemas/{name}"
 

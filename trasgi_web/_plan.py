@@ -9,7 +9,8 @@ from ._connection import HTTPConnection
 from ._convertors import Converter
 from ._depends import Solver, call
 from ._markers import Source
-from ._params import Kind, Signature, read_signature
+from ._params import read_signature
+from ._signature import Kind, Signature
 
 
 class Plan:
