@@ -4,8 +4,8 @@
 route is defined and sorts every parameter into one kind: the connection, a
 path, query, header or cookie value, the body, a dependency or a lifespan
 state value. What a request then does is a loop over prepared
-:class:`~trasgi_web._signature.Value` objects: a lookup and one msgspec conversion each, with no
-introspection.
+:class:`~trasgi_web._signature.Value` objects: a lookup and one msgspec
+conversion each, with no introspection.
 
 Error handling:
     ``TypeError`` at definition for a parameter nothing can supply: one
