@@ -124,7 +124,9 @@ class Form(Param):
     """The form body (urlencoded or multipart) read into a model's fields."""
 
     source: Source = attrs.field(init=False, default=Source.FORM)
-    media_type: str = "application/x-www-form-urlencoded"
+    #: The OpenAPI content type; by default ``multipart/form-data`` for a
+    #: model with file fields, ``application/x-www-form-urlencoded`` else.
+    media_type: str | None = None
 
 
 @attrs.frozen

@@ -18,11 +18,12 @@ import msgspec
 
 from ._convertors import FloatConverter, IntegerConverter, UUIDConverter
 from ._markers import Source
-from ._models import is_model, is_pydantic
+from ._models import field_types, is_model, is_pydantic
 from ._openapi_doc import OpenAPIConfig
 from ._responses import Response
 from ._routes import Mount, Route
 from ._signature import REQUIRED, BodyParam, Value
+from ._uploads import UploadFile
 
 _REF = "#/components/schemas/{name}"
 
@@ -121,8 +122,8 @@ class _Schemas:
             holder[key] = {"$ref": _REF.format(name=tp.__name__)}
             return True
         try:
-            msgspec.json.schema(tp)
-        except (TypeError, ValueError):
+            msgspec.json.schema(tp, schema_hook=_schema_hook)
+        except (TypeError, ValueError, NotImplementedError):
             return False
         self._types.append(tp)
         self._slots.append((holder, key))
@@ -131,7 +132,7 @@ class _Schemas:
     def resolve(self) -> dict[str, Any]:
         """Fill every slot; the ``components`` object (empty when none)."""
         found, components = msgspec.json.schema_components(
-            self._types, ref_template=_REF
+            self._types, schema_hook=_schema_hook, ref_template=_REF
         )
         for (holder, key), schema in zip(self._slots, found, strict=True):
             holder[key] = {**schema, **holder.get(key, {})}
@@ -259,11 +260,7 @@ def _body(route: Route) -> BodyParam | None:
 
 
 def _request_body(body: BodyParam, schemas: _Schemas) -> dict[str, Any]:
-    media_type = getattr(body.marker, "media_type", None) or (
-        "application/x-www-form-urlencoded"
-        if body.source is Source.FORM
-        else "application/json"
-    )
+    media_type = getattr(body.marker, "media_type", None) or _media_type(body)
     media: dict[str, Any] = {}
     schemas.put(media, "schema", body.annotation)
     schemas.need_validation_errors()
@@ -271,6 +268,23 @@ def _request_body(body: BodyParam, schemas: _Schemas) -> dict[str, Any]:
         "required": body.default is REQUIRED,
         "content": {media_type: media},
     }
+
+
+def _media_type(body: BodyParam) -> str:
+    if body.source is not Source.FORM:
+        return "application/json"
+    files = any(
+        UploadFile in (tp, *typing.get_args(tp))
+        for _, tp, _ in field_types(body.annotation).values()
+    )
+    return "multipart/form-data" if files else "application/x-www-form-urlencoded"
+
+
+def _schema_hook(tp: Any) -> dict[str, Any]:
+    """The schema of the types msgspec does not know: an uploaded file."""
+    if tp is UploadFile:
+        return {"type": "string", "format": "binary"}
+    raise NotImplementedError(tp)
 
 
 def _responses(route: Route, schemas: _Schemas) -> dict[str, Any]:

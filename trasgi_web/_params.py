@@ -240,6 +240,12 @@ class _Sorter:
                 f"{self.where} reads the body twice ({self.bodies[0].name!r} and "
                 f"{parameter.name!r}); gather the fields in one model"
             )
+        if source is Source.FORM and not is_model(annotation):
+            raise TypeError(
+                f"parameter {parameter.name!r} of {self.where}: Form() reads a "
+                "model (a dataclass, an attrs class, a TypedDict, a Struct...) "
+                "whose fields are the form's"
+            )
         try:
             decoder = body_decoder(annotation)
         except TypeError as exc:

@@ -13,12 +13,14 @@ from trasgi.testing import open_client
 from trasgi_web import (
     App,
     Depends,
+    Form,
     Header,
     OpenAPIConfig,
     Query,
     Request,
     Response,
     Router,
+    UploadFile,
 )
 
 
@@ -279,3 +281,36 @@ def test_every_example_app_has_a_valid_document(name: str) -> None:
 
     module: Any = importlib.import_module(f"examples.{name}")
     validate(module.app.openapi())
+
+
+@dataclasses.dataclass
+class Login:
+    user: str
+    remember: bool = False
+
+
+@dataclasses.dataclass
+class Upload:
+    title: str
+    file: UploadFile
+
+
+def test_form_bodies_declare_their_content_type() -> None:
+    app = App()
+
+    @app.post("/login")
+    async def login(form: Annotated[Login, Form()]) -> str:
+        return form.user
+
+    @app.post("/upload")
+    async def upload(form: Annotated[Upload, Form()]) -> str:
+        return form.title
+
+    document = app.openapi()
+    validate(document)
+    login_body = document["paths"]["/login"]["post"]["requestBody"]["content"]
+    upload_body = document["paths"]["/upload"]["post"]["requestBody"]["content"]
+    assert list(login_body) == ["application/x-www-form-urlencoded"]
+    assert list(upload_body) == ["multipart/form-data"]
+    upload_schema = document["components"]["schemas"]["Upload"]
+    assert upload_schema["properties"]["file"] == {"type": "string", "format": "binary"}

@@ -9,7 +9,7 @@ import pydantic
 import pytest
 
 from trasgi.testing import open_client
-from trasgi_web import App, Body, Form, Response
+from trasgi_web import App, Body, Form, Response, UploadFile
 
 
 @dataclasses.dataclass
@@ -294,6 +294,59 @@ async def test_untyped_handlers_may_return_models_too() -> None:
         {"x": 1, "y": 2},
     )
     assert as_is.text == "as is"
+
+
+@dataclasses.dataclass
+class Upload:
+    name: str
+    file: UploadFile
+    more: list[UploadFile] = dataclasses.field(default_factory=list)
+
+
+async def test_form_models_take_uploaded_files() -> None:
+    app = App()
+
+    @app.post("/upload")
+    async def upload(form: Annotated[Upload, Form()]) -> dict[str, Any]:
+        return {
+            "name": form.name,
+            "file": [form.file.filename, (await form.file.read()).decode()],
+            "more": [file.filename for file in form.more],
+        }
+
+    async with open_client(app) as client:
+        sent = await client.post(
+            "/upload",
+            data={"name": "n"},
+            files=[
+                ("file", ("a.txt", b"hello")),
+                ("more", ("b", b"1")),
+                ("more", ("c", b"2")),
+            ],
+        )
+        text_for_a_file = await client.post(
+            "/upload", data={"name": "n", "file": "text"}
+        )
+    assert sent.json() == {"name": "n", "file": ["a.txt", "hello"], "more": ["b", "c"]}
+    assert text_for_a_file.json() == {
+        "detail": [
+            {
+                "loc": ["body", "file"],
+                "msg": "Expected `UploadFile`, got `str`",
+                "type": "type_error",
+            }
+        ]
+    }
+
+
+def test_a_form_reads_a_model() -> None:
+    app = App()
+
+    async def bare(file: Annotated[UploadFile, Form()]) -> str:
+        return ""
+
+    with pytest.raises(TypeError, match="Form\\(\\) reads a model"):
+        app.add_route("/x", bare, ["POST"])
 
 
 def test_two_bodies_are_refused() -> None:
