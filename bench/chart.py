@@ -27,6 +27,7 @@ COLOURS = {
     "hypercorn-trio": "#9467bd",
     "bare-h11": "#7f7f7f",
     "bare-raw": "#c7c7c7",
+    "bare-h2": "#a0a0a0",
     "trasgi_web": "#d62728",
     "starlette": "#2ca02c",
     "plain-asgi": "#ff7f0e",

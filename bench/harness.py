@@ -35,6 +35,15 @@ RESULTS = BENCH / "results"
 LOGS = RESULTS / "logs"
 WRK_SCRIPT = BENCH / "wrk_report.lua"
 HOST = "127.0.0.1"
+#: The bare reference loops, by target name: trio with h11, raw bytes, h2.
+BARE_SCRIPTS = {
+    "bare-h11": "bare_h11.py",
+    "bare-raw": "bare_raw.py",
+    "bare-h2": "bare_h2.py",
+}
+#: Servers that speak only HTTP/2: the HTTP/1.1 route check skips them
+#: (h2load reports any answer that is not 2xx).
+HTTP2_ONLY = frozenset({"bare-h2"})
 
 #: What the bench venv holds besides the project itself (installed editable).
 REQUIREMENTS = (
@@ -284,7 +293,7 @@ class Target:
     Attributes:
         name: The column label (``trasgi``, ``uvicorn-h11``, ``starlette``...).
         server: Which server: trasgi, uvicorn, hypercorn, anycorn, bare-h11 or
-            bare-raw (hypercorn and anycorn run their trio worker).
+            bare-raw or bare-h2 (hypercorn and anycorn run their trio worker).
         app: ``MODULE:ATTRIBUTE`` in ``bench/`` (ignored by the bare loops).
         factory: Call the attribute to get the application.
     """
@@ -319,10 +328,13 @@ def server_argv(target: Target, port: int, *, idle: bool) -> list[str]:
         argv = [py, "-m", target.server, "-k", "trio", "-w", "0", "--backlog", "2048"]
         argv += ["--bind", f"{HOST}:{port}", "--log-level", "warning"]
         return argv + (["--keep-alive", IDLE_TIMEOUT_SECONDS] if idle else []) + [app]
-    if target.server in ("bare-h11", "bare-raw"):
-        script = BENCH / (
-            "bare_h11.py" if target.server == "bare-h11" else "bare_raw.py"
-        )
+    bare = {
+        "bare-h11": "bare_h11.py",
+        "bare-raw": "bare_raw.py",
+        "bare-h2": "bare_h2.py",
+    }
+    if target.server in bare:
+        script = BENCH / bare[target.server]
         return [py, str(script), "--host", HOST, "--port", str(port)]
     raise BenchError(f"unknown server {target.server!r}")
 

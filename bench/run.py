@@ -33,6 +33,7 @@ from typing import Any
 
 from harness import (
     BENCH,
+    HTTP2_ONLY,
     REPO,
     RESULTS,
     VENV_PYTHON,
@@ -167,7 +168,8 @@ def measure_once(
     target = next(t for t in scenario.targets if t.name == target_name)
     try:
         with running_server(target, settings.pinning, idle=scenario.idle) as server:
-            _check_route(server, scenario.probe_path, scenario.probe_json)
+            if target.server not in HTTP2_ONLY:
+                _check_route(server, scenario.probe_path, scenario.probe_json)
             return scenario.measure(server, settings)
     except (BenchError, OSError, subprocess.SubprocessError) as exc:
         return {"error": str(exc) or type(exc).__name__}

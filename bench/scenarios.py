@@ -7,7 +7,8 @@ for (trasgi, or trasgi_web for the framework scenario).
 
 The HTTP/2 scenarios (``h2hello``, ``h2stall``, ``h2idle``) speak HTTP/2
 with prior knowledge (h2c) on the plain port, to trasgi and to the trio
-workers of hypercorn and anycorn.
+workers of hypercorn and anycorn; ``h2hello`` also to ``bare_h2.py``, the
+ceiling of a server on trio and h2.
 """
 
 from __future__ import annotations
@@ -412,7 +413,7 @@ SCENARIOS = (
         "connections. Framing, HPACK, flow control and a task per stream on "
         "top of the ASGI round trip; latency percentiles from h2load's "
         "per-request log.",
-        H2_SERVERS,
+        (*H2_SERVERS, Target("bare-h2", "bare-h2")),
         (
             RPS,
             P50,

@@ -1,14 +1,17 @@
 """The pure WebSocket cycle and scope builder: synchronous tables of cases.
 
 A wsproto client on the other side makes real handshakes and frames; no
-stream, no clock, no trio.
+stream, no clock, no trio. Every case that does not look at the bytes of an
+HTTP/1.1 answer runs over both handshakes: RFC 6455's upgrade and RFC 8441's
+extended CONNECT (the HTTP/2 stream's pieces read back by a frame-level
+client).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import h11
 import pytest
@@ -28,9 +31,11 @@ from wsproto.events import (
 )
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
+from wsproto.handshake import client_extensions_handshake
 
 from trasgi import ASGIProtocolError, ClientDisconnected
 from trasgi._io.websocket import is_websocket_upgrade
+from trasgi._protocol.h2_cycle import H2Out, ResponseData, ResponseHead
 from trasgi._protocol.scope import (
     ConnectionInfo,
     build_websocket_scope,
@@ -45,11 +50,15 @@ from trasgi._protocol.ws_cycle import (
     SEND,
     TRANSITIONS,
     Ending,
-    HandshakeError,
     Phase,
     WebSocketCycle,
     explain,
     sendable_close_code,
+)
+from trasgi._protocol.ws_handshake import (
+    ConnectHandshake,
+    HandshakeError,
+    UpgradeHandshake,
 )
 
 DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs/explanation/websockets.md"
@@ -57,6 +66,38 @@ DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs/explanation/websockets.m
 
 class Pair:
     """A cycle and a wsproto client wired to each other by hand."""
+
+    #: Whether the answers are HTTP/1.1 bytes (``connection: close`` on
+    #: refusals) rather than an HTTP/2 stream's pieces.
+    http1 = True
+    cycle: WebSocketCycle[Any]
+
+    def to_client(self) -> list[Event]:
+        """Deliver what the server wrote; return the client's events."""
+        raise NotImplementedError
+
+    def from_client(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def accept(self, **message: Any) -> AcceptConnection:
+        self.cycle.send({"type": ACCEPT, **message})
+        (accepted,) = self.to_client()
+        assert isinstance(accepted, AcceptConnection)
+        return accepted
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message the application could receive now, the connect excluded."""
+        out = []
+        while (message := self.cycle.next_message()) is not None:
+            if message["type"] != "websocket.connect":
+                out.append(dict(message))
+            if message["type"] == "websocket.disconnect":
+                break
+        return out
+
+
+class UpgradePair(Pair):
+    """RFC 6455 over HTTP/1.1: a wsproto client reads the bytes."""
 
     def __init__(
         self,
@@ -78,7 +119,7 @@ class Pair:
             )
         )
         self.cycle = WebSocketCycle(
-            parse_request(raw),
+            UpgradeHandshake(parse_request(raw)),
             max_size=max_size,
             max_queue=max_queue,
             compression=compression,
@@ -86,8 +127,7 @@ class Pair:
         )
 
     def to_client(self) -> list[Event]:
-        """Deliver what the server wrote; return the client's events."""
-        data = self.cycle.data_to_send()
+        data = b"".join(self.cycle.data_to_send())
         if not data:
             return []
         self.client.receive_data(data)
@@ -96,29 +136,105 @@ class Pair:
     def from_client(self, event: Event) -> None:
         self.cycle.receive_data(self.client.send(event))
 
-    def accept(self, **message: Any) -> AcceptConnection:
-        self.cycle.send({"type": ACCEPT, **message})
-        (accepted,) = self.to_client()
-        assert isinstance(accepted, AcceptConnection)
-        return accepted
 
-    def messages(self) -> list[dict[str, Any]]:
-        """Every message the application could receive now, the connect excluded."""
-        out = []
-        while (message := self.cycle.next_message()) is not None:
-            if message["type"] != "websocket.connect":
-                out.append(dict(message))
-            if message["type"] == "websocket.disconnect":
-                break
-        return out
+class ConnectPair(Pair):
+    """RFC 8441 over HTTP/2: the stream's pieces read back as a client would.
+
+    A ``200`` head is the accept (the client then agrees to the extensions
+    the answer names); another head is a denial, whose DATA is its body;
+    after the accept, DATA carries frames to a frame-level wsproto client.
+    """
+
+    http1 = False
+
+    def __init__(
+        self,
+        *,
+        subprotocols: tuple[str, ...] = (),
+        offer_deflate: bool = False,
+        max_size: int = 1 << 20,
+        max_queue: int = 4,
+        compression: bool = True,
+    ) -> None:
+        self.offer: list[Any] = [PerMessageDeflate()] if offer_deflate else []
+        headers = [(b"sec-websocket-version", b"13")]
+        if subprotocols:
+            value = ", ".join(subprotocols).encode()
+            headers.append((b"sec-websocket-protocol", value))
+        for extension in self.offer:
+            offer = f"{extension.name}; {extension.offer()}".encode()
+            headers.append((b"sec-websocket-extensions", offer))
+        self.cycle = WebSocketCycle(
+            ConnectHandshake(b"websocket", headers),
+            max_size=max_size,
+            max_queue=max_queue,
+            compression=compression,
+            default_headers=[(b"server", b"trasgi")],
+        )
+        self.client: Connection | None = None
+
+    def to_client(self) -> list[Event]:
+        events: list[Event] = []
+        for piece in self.cycle.data_to_send():
+            events += self._read(piece)
+        return events
+
+    def _read(self, piece: H2Out) -> list[Event]:
+        if isinstance(piece, ResponseHead):
+            assert all(name == name.lower() for name, _ in piece.headers)
+            if piece.status == 200:
+                return [self._accepted(piece.headers)]
+            has_body = not piece.end_stream
+            return [RejectConnection(piece.status, list(piece.headers), has_body)]
+        assert isinstance(piece, ResponseData)
+        if self.client is None:
+            return [RejectData(piece.data, piece.end_stream)]
+        assert not piece.end_stream
+        self.client.receive_data(piece.data)
+        return list(self.client.events())
+
+    def _accepted(self, headers: list[tuple[bytes, bytes]]) -> AcceptConnection:
+        fields = dict(headers)
+        agreed = fields.get(b"sec-websocket-extensions", b"").decode()
+        extensions = client_extensions_handshake([agreed] if agreed else [], self.offer)
+        self.client = Connection(ConnectionType.CLIENT, extensions)
+        subprotocol = fields.get(b"sec-websocket-protocol")
+        return AcceptConnection(
+            subprotocol=subprotocol.decode() if subprotocol else None,
+            extensions=extensions,
+            extra_headers=headers,
+        )
+
+    def from_client(self, event: Event) -> None:
+        assert self.client is not None
+        self.cycle.receive_data(self.client.send(event))
 
 
-def answered(cycle: WebSocketCycle) -> bool:
+class MakePair(Protocol):
+    def __call__(
+        self,
+        *,
+        subprotocols: tuple[str, ...] = (),
+        offer_deflate: bool = False,
+        max_size: int = 1 << 20,
+        max_queue: int = 4,
+        compression: bool = True,
+    ) -> Pair: ...
+
+
+@pytest.fixture(params=[UpgradePair, ConnectPair], ids=["http1", "h2"])
+def make_pair(request: pytest.FixtureRequest) -> MakePair:
+    """Each case over RFC 6455's upgrade and RFC 8441's extended CONNECT."""
+    factory: MakePair = request.param
+    return factory
+
+
+def answered(cycle: WebSocketCycle[Any]) -> bool:
     # Read through a call: mypy would keep an asserted property narrowed.
     return cycle.handshake_answered
 
 
-def wants(cycle: WebSocketCycle) -> bool:
+def wants(cycle: WebSocketCycle[Any]) -> bool:
     return cycle.wants_data
 
 
@@ -151,18 +267,22 @@ def upgrade_request(
 # -- handshake -------------------------------------------------------------
 
 
-def test_the_accept_answers_with_101_and_the_rfc6455_accept_token() -> None:
-    pair = Pair()
+def test_the_accept_answers_with_101_or_200_on_http2(make_pair: MakePair) -> None:
+    # RFC 6455 section 4.2.2 (wsproto's client checks the accept token);
+    # RFC 8441 section 5: a 2xx on the stream.
+    pair = make_pair()
     assert pair.cycle.next_message() == {"type": "websocket.connect"}
     accepted = pair.accept(headers=[(b"x-extra", b"1")])
     assert (b"x-extra", b"1") in accepted.extra_headers
     assert (b"server", b"trasgi") in accepted.extra_headers
-    assert pair.cycle.status == 101
+    assert pair.cycle.status == (101 if pair.http1 else 200)
     assert pair.cycle.phase is Phase.OPEN
 
 
-def test_the_application_header_replaces_the_server_default() -> None:
-    pair = Pair()
+def test_the_application_header_replaces_the_server_default(
+    make_pair: MakePair,
+) -> None:
+    pair = make_pair()
     accepted = pair.accept(headers=[(b"server", b"mine")])
     servers = [value for name, value in accepted.extra_headers if name == b"server"]
     assert servers == [b"mine"]
@@ -182,12 +302,43 @@ def test_an_invalid_handshake_is_a_peer_error(
     request_: h11.Request, status: int
 ) -> None:
     with pytest.raises(HandshakeError) as caught:
-        WebSocketCycle(request_, max_size=1, max_queue=1, compression=False)
+        UpgradeHandshake(request_)
     assert caught.value.status_code == status
     assert "invalid websocket handshake" in caught.value.reason
     if status == 426:
         # RFC 6455 section 4.4: name the supported version.
         assert (b"Sec-WebSocket-Version", b"13") in caught.value.headers
+
+
+@pytest.mark.parametrize(
+    ("protocol", "headers", "status"),
+    [
+        (b"websocket", [], 400),
+        (b"websocket", [(b"sec-websocket-version", b"8")], 426),
+        (
+            b"websocket",
+            [(b"sec-websocket-version", b"13"), (b"sec-websocket-version", b"13")],
+            426,
+        ),
+        (b"connect-udp", [(b"sec-websocket-version", b"13")], 501),
+    ],
+    ids=["no-version", "old-version", "two-versions", "other-protocol"],
+)
+def test_an_invalid_extended_connect_is_a_peer_error(
+    protocol: bytes, headers: list[tuple[bytes, bytes]], status: int
+) -> None:
+    # RFC 8441 section 5: the version is still 13 (RFC 6455 section 4.4);
+    # another :protocol is one the server does not implement.
+    with pytest.raises(HandshakeError) as caught:
+        ConnectHandshake(protocol, headers)
+    assert caught.value.status_code == status
+    if status == 426:
+        assert (b"sec-websocket-version", b"13") in caught.value.headers
+
+
+def test_the_extended_connect_protocol_name_is_case_insensitive() -> None:
+    handshake = ConnectHandshake(b"WebSocket", [(b"sec-websocket-version", b"13")])
+    assert handshake.accept_status == 200
 
 
 @pytest.mark.parametrize(
@@ -201,9 +352,9 @@ def test_an_invalid_handshake_is_a_peer_error(
     ],
 )
 def test_the_subprotocol_must_be_one_the_client_offered(
-    chosen: str | None, offered: tuple[str, ...], fails: bool
+    chosen: str | None, offered: tuple[str, ...], fails: bool, make_pair: MakePair
 ) -> None:
-    pair = Pair(subprotocols=offered)
+    pair = make_pair(subprotocols=offered)
     assert pair.cycle.subprotocols == list(offered)
     if not fails:
         assert pair.accept(subprotocol=chosen).subprotocol == chosen
@@ -216,8 +367,10 @@ def test_the_subprotocol_must_be_one_the_client_offered(
     assert rejected.status_code == 500
 
 
-def test_the_subprotocol_header_is_refused_in_favour_of_the_key() -> None:
-    pair = Pair(subprotocols=("chat",))
+def test_the_subprotocol_header_is_refused_in_favour_of_the_key(
+    make_pair: MakePair,
+) -> None:
+    pair = make_pair(subprotocols=("chat",))
     with pytest.raises(ASGIProtocolError, match="'subprotocol' key"):
         pair.cycle.send(
             {"type": ACCEPT, "headers": [(b"Sec-WebSocket-Protocol", b"chat")]}
@@ -229,9 +382,9 @@ def test_the_subprotocol_header_is_refused_in_favour_of_the_key() -> None:
     [(True, True, True), (True, False, False), (False, True, False)],
 )
 def test_permessage_deflate_is_negotiated_when_both_want_it(
-    offer: bool, compression: bool, negotiated: bool
+    offer: bool, compression: bool, negotiated: bool, make_pair: MakePair
 ) -> None:
-    pair = Pair(offer_deflate=offer, compression=compression)
+    pair = make_pair(offer_deflate=offer, compression=compression)
     accepted = pair.accept()
     assert bool(accepted.extensions) is negotiated
     # Round trip through the (de)compressor when there is one.
@@ -249,29 +402,45 @@ def test_a_malformed_deflate_offer_is_declined_not_fatal() -> None:
         b"permessage-deflate; client_max_window_bits=x",
     )
     cycle = WebSocketCycle(
-        upgrade_request(header), max_size=10, max_queue=1, compression=True
+        UpgradeHandshake(upgrade_request(header)),
+        max_size=10,
+        max_queue=1,
+        compression=True,
     )
     cycle.send({"type": ACCEPT})
-    response = cycle.data_to_send()
+    response = b"".join(cycle.data_to_send())
     assert response.startswith(b"HTTP/1.1 101 ")
     assert b"permessage-deflate" not in response.lower()
+    over_h2 = WebSocketCycle(
+        ConnectHandshake(b"websocket", [(b"sec-websocket-version", b"13"), header]),
+        max_size=10,
+        max_queue=1,
+        compression=True,
+    )
+    over_h2.send({"type": ACCEPT})
+    (head,) = over_h2.data_to_send()
+    assert isinstance(head, ResponseHead)
+    assert (head.status, head.end_stream) == (200, False)
+    assert b"sec-websocket-extensions" not in dict(head.headers)
 
 
-def test_close_before_accept_is_a_403() -> None:
-    pair = Pair()
+def test_close_before_accept_is_a_403(make_pair: MakePair) -> None:
+    pair = make_pair()
     pair.cycle.send({"type": CLOSE})
     rejected, body, *_ = pair.to_client()
     assert isinstance(rejected, RejectConnection)
     assert rejected.status_code == 403
-    assert (b"connection", b"close") in rejected.headers
+    # Over HTTP/1.1 the connection is not reused; over HTTP/2 the field is
+    # connection-specific, and only the stream ends.
+    assert ((b"connection", b"close") in rejected.headers) is pair.http1
     assert isinstance(body, RejectData)
     assert body.data == b"Forbidden\n"
     assert answered(pair.cycle)
     assert pair.cycle.reading_done
 
 
-def test_a_denial_response_streams_its_body() -> None:
-    pair = Pair()
+def test_a_denial_response_streams_its_body(make_pair: MakePair) -> None:
+    pair = make_pair()
     pair.cycle.send(
         {
             "type": RESPONSE_START,
@@ -286,7 +455,7 @@ def test_a_denial_response_streams_its_body() -> None:
     assert isinstance(events[0], RejectConnection)
     assert events[0].status_code == 401
     assert (b"www-authenticate", b"Bearer") in events[0].headers
-    assert (b"connection", b"close") in events[0].headers
+    assert ((b"connection", b"close") in events[0].headers) is pair.http1
     body = b"".join(e.data for e in events[1:] if isinstance(e, RejectData))
     assert body == b"log in"
     assert answered(pair.cycle)
@@ -304,8 +473,8 @@ VALID: dict[str, dict[str, Any]] = {
 }
 
 
-def cycle_in(phase: Phase) -> WebSocketCycle:
-    pair = Pair()
+def cycle_in(phase: Phase, make_pair: MakePair) -> WebSocketCycle[Any]:
+    pair = make_pair()
     cycle = pair.cycle
     if phase is Phase.DENYING:
         cycle.send(VALID[RESPONSE_START])
@@ -323,9 +492,9 @@ def cycle_in(phase: Phase) -> WebSocketCycle:
 @pytest.mark.parametrize("phase", list(Phase), ids=lambda p: p.value)
 @pytest.mark.parametrize("message_type", APP_MESSAGES)
 def test_every_phase_and_message_follows_the_table(
-    phase: Phase, message_type: str
+    phase: Phase, message_type: str, make_pair: MakePair
 ) -> None:
-    cycle = cycle_in(phase)
+    cycle = cycle_in(phase, make_pair)
     if (phase, message_type) in TRANSITIONS:
         cycle.send(dict(VALID[message_type]))
         assert cycle.phase is not Phase.FAILED
@@ -357,9 +526,9 @@ def test_an_unknown_message_type_lists_the_allowed_ones() -> None:
     ],
 )
 def test_a_malformed_message_after_accept_closes_with_1011(
-    message: dict[str, Any], expected: str
+    message: dict[str, Any], expected: str, make_pair: MakePair
 ) -> None:
-    pair = Pair()
+    pair = make_pair()
     pair.accept()
     with pytest.raises(ASGIProtocolError, match=expected):
         pair.cycle.send(message)
@@ -384,9 +553,9 @@ def test_a_malformed_message_after_accept_closes_with_1011(
     ],
 )
 def test_a_malformed_handshake_answer_becomes_a_500(
-    message: dict[str, Any], expected: str
+    message: dict[str, Any], expected: str, make_pair: MakePair
 ) -> None:
-    pair = Pair()
+    pair = make_pair()
     with pytest.raises(ASGIProtocolError, match=expected):
         pair.cycle.send(message)
     (rejected, *_) = pair.to_client()
@@ -419,8 +588,8 @@ def test_sendable_close_codes_follow_rfc6455(code: int, sendable: bool) -> None:
 # -- messages and closing --------------------------------------------------
 
 
-def test_fragments_are_assembled_into_one_message() -> None:
-    pair = Pair()
+def test_fragments_are_assembled_into_one_message(make_pair: MakePair) -> None:
+    pair = make_pair()
     pair.accept()
     pair.from_client(TextMessage(data="hel", message_finished=False))
     pair.from_client(TextMessage(data="lo"))
@@ -432,8 +601,8 @@ def test_fragments_are_assembled_into_one_message() -> None:
     ]
 
 
-def test_a_message_over_max_size_closes_with_1009() -> None:
-    pair = Pair(max_size=10)
+def test_a_message_over_max_size_closes_with_1009(make_pair: MakePair) -> None:
+    pair = make_pair(max_size=10)
     pair.accept()
     pair.from_client(BytesMessage(data=b"x" * 10))
     pair.from_client(TextMessage(data="é" * 5, message_finished=False))
@@ -447,8 +616,8 @@ def test_a_message_over_max_size_closes_with_1009() -> None:
     ]
 
 
-def test_a_client_close_is_answered_and_reported() -> None:
-    pair = Pair()
+def test_a_client_close_is_answered_and_reported(make_pair: MakePair) -> None:
+    pair = make_pair()
     pair.accept()
     pair.from_client(CloseConnection(code=4001, reason="ciao"))
     (echo,) = pair.to_client()
@@ -463,15 +632,17 @@ def test_a_client_close_is_answered_and_reported() -> None:
     pair.cycle.send({"type": CLOSE})  # nothing left to close: not a mistake
 
 
-def test_a_close_without_code_is_reported_as_1005() -> None:
-    pair = Pair()
+def test_a_close_without_code_is_reported_as_1005(make_pair: MakePair) -> None:
+    pair = make_pair()
     pair.accept()
     pair.from_client(CloseConnection(code=CloseReason.NO_STATUS_RCVD))
     assert pair.messages()[-1]["code"] == 1005
 
 
-def test_the_disconnect_follows_the_app_close_with_the_client_code() -> None:
-    pair = Pair()
+def test_the_disconnect_follows_the_app_close_with_the_client_code(
+    make_pair: MakePair,
+) -> None:
+    pair = make_pair()
     pair.accept()
     pair.cycle.send({"type": CLOSE, "code": 4000, "reason": "bye"})
     (close,) = pair.to_client()
@@ -487,8 +658,8 @@ def test_the_disconnect_follows_the_app_close_with_the_client_code() -> None:
     ]
 
 
-def test_the_end_of_the_stream_is_1006() -> None:
-    pair = Pair()
+def test_the_end_of_the_stream_is_1006(make_pair: MakePair) -> None:
+    pair = make_pair()
     pair.accept()
     pair.cycle.receive_data(b"")
     assert pair.messages() == [
@@ -496,8 +667,10 @@ def test_the_end_of_the_stream_is_1006() -> None:
     ]
 
 
-def test_a_client_leaving_before_the_accept_makes_the_accept_fail() -> None:
-    pair = Pair()
+def test_a_client_leaving_before_the_accept_makes_the_accept_fail(
+    make_pair: MakePair,
+) -> None:
+    pair = make_pair()
     assert wants(pair.cycle)
     pair.cycle.receive_data(b"")
     with pytest.raises(ClientDisconnected):
@@ -505,10 +678,10 @@ def test_a_client_leaving_before_the_accept_makes_the_accept_fail() -> None:
     assert pair.cycle.app_returned(failed=False) is Ending.NOTHING
 
 
-def test_bytes_before_the_accept_are_held_until_it() -> None:
+def test_bytes_before_the_accept_are_held_until_it(make_pair: MakePair) -> None:
     # A client must wait for the 101 before sending frames (RFC 6455 section
     # 4.1); one that does not has its frame kept, and reading stops.
-    pair = Pair()
+    pair = make_pair()
     pair.cycle.receive_data(
         Connection(ConnectionType.CLIENT).send(TextMessage(data="early"))
     )
@@ -517,8 +690,10 @@ def test_bytes_before_the_accept_are_held_until_it() -> None:
     assert pair.messages() == [{"type": "websocket.receive", "text": "early"}]
 
 
-def test_an_unmasked_frame_closes_with_1002_and_stops_reading() -> None:
-    pair = Pair()
+def test_an_unmasked_frame_closes_with_1002_and_stops_reading(
+    make_pair: MakePair,
+) -> None:
+    pair = make_pair()
     pair.accept()
     unmasked = Connection(ConnectionType.SERVER).send(TextMessage(data="x"))
     pair.cycle.receive_data(unmasked)
@@ -529,8 +704,8 @@ def test_an_unmasked_frame_closes_with_1002_and_stops_reading() -> None:
     assert pair.cycle.reading_done
 
 
-def test_pings_are_answered_and_pongs_matched() -> None:
-    pair = Pair()
+def test_pings_are_answered_and_pongs_matched(make_pair: MakePair) -> None:
+    pair = make_pair()
     pair.accept()
     pair.from_client(Ping(payload=b"are you there"))
     assert pair.to_client() == [Pong(payload=b"are you there")]
@@ -544,8 +719,10 @@ def test_pings_are_answered_and_pongs_matched() -> None:
     assert not pair.cycle.awaiting_pong
 
 
-def test_the_queue_bound_stops_reading_until_the_app_catches_up() -> None:
-    pair = Pair(max_queue=2)
+def test_the_queue_bound_stops_reading_until_the_app_catches_up(
+    make_pair: MakePair,
+) -> None:
+    pair = make_pair(max_queue=2)
     pair.accept()
     pair.cycle.next_message()  # websocket.connect
     pair.from_client(TextMessage(data="1"))
@@ -556,8 +733,10 @@ def test_the_queue_bound_stops_reading_until_the_app_catches_up() -> None:
     assert wants(pair.cycle)
 
 
-def test_a_server_close_reports_at_once_after_queued_messages() -> None:
-    pair = Pair()
+def test_a_server_close_reports_at_once_after_queued_messages(
+    make_pair: MakePair,
+) -> None:
+    pair = make_pair()
     pair.accept()
     pair.from_client(TextMessage(data="before"))
     assert pair.cycle.close(1001, "server shutting down")
@@ -591,9 +770,9 @@ def test_a_server_close_reports_at_once_after_queued_messages() -> None:
     ],
 )
 def test_what_happens_when_the_app_returns(
-    setup: str, failed: bool, ending: Ending, code: int | None
+    setup: str, failed: bool, ending: Ending, code: int | None, make_pair: MakePair
 ) -> None:
-    pair = Pair()
+    pair = make_pair()
     if setup == "open":
         pair.accept()
     elif setup == "denying":

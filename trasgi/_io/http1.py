@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import http
 import math
 import re
@@ -47,6 +48,7 @@ from trasgi._protocol.h2c import (
 )
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
 from trasgi._protocol.strict import HeadLimits, check_head
+from trasgi._protocol.ws_handshake import UpgradeHandshake
 
 #: After the last response on a connection, how long to keep reading what the
 #: client still sends before closing, so that unread bytes do not turn the
@@ -505,7 +507,9 @@ class HTTP11Connection:
             and config.ws != "none"
             and is_websocket_upgrade(request, headers)
         ):
-            await serve_websocket(self, self.app, request)
+            await serve_websocket(
+                self, self.app, request, functools.partial(UpgradeHandshake, request)
+            )
             return False  # an upgraded or refused connection is never reused
         try:
             scope = build_http_scope(

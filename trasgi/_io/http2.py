@@ -26,7 +26,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -37,6 +38,7 @@ from trasgi._io.inbox import Inbox, discard
 from trasgi._io.request_stream import Outcome, RequestStream, admission, turn_away
 from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import ServerShared
+from trasgi._io.websocket import CLOSE_TIMEOUT, serve_websocket
 from trasgi._io.writer import StreamWriter
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
@@ -57,9 +59,15 @@ from trasgi._protocol.h2_cycle import H2Out, H2ResponseCycle, ResponseHead
 from trasgi._protocol.h2_request import H2Request, parse_h2_request
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
 from trasgi._protocol.strict import HeadLimits
+from trasgi._protocol.ws_handshake import ConnectHandshake
 
 #: The client connection preface (RFC 9113 section 3.4).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#: Frames queued past this many bytes make a sender write them itself,
+#: waiting for the peer (backpressure). Below it a sender goes on, and the
+#: connection's writer carries the frames of every stream that ran since its
+#: last write in one write: one system call for many small responses.
+WRITE_BEHIND_BYTES = 64 * 1024
 
 
 def settings_of(config: Config) -> H2Settings:
@@ -69,6 +77,8 @@ def settings_of(config: Config) -> H2Settings:
         stream_window=config.limit_h2_stream_window,
         connection_window=config.limit_h2_connection_window,
         max_header_list_size=config.limit_h2_header_list_size,
+        # RFC 8441 section 3: WebSockets over HTTP/2 need extended CONNECT.
+        enable_connect_protocol=config.ws != "none",
     )
 
 
@@ -99,6 +109,18 @@ class StreamState(enum.Enum):
     GONE = "gone"
     #: The server reset it (an aborted response, a stalled peer).
     RESET = "reset"
+
+
+class Output(enum.Enum):
+    """How far the server's side of a stream is."""
+
+    #: Nothing sent yet (an interim 100 aside).
+    NOTHING = "nothing"
+    #: A response head was queued: the server's own error answer must not
+    #: follow the application's.
+    STARTED = "started"
+    #: END_STREAM was queued: the server's side is closed.
+    ENDED = "ended"
 
 
 class HTTP2Connection:
@@ -143,6 +165,10 @@ class HTTP2Connection:
         self.draining = Draining.OPEN
         self._received = received
         self._write_lock = trio.Lock()
+        #: Frames taken from the adaptor, waiting for the writer.
+        self._outbox = bytearray()
+        #: Where the writer waits for frames to write.
+        self._frames_queued = trio.lowlevel.ParkingLot()
         #: Woken whenever a stream ends, for the wait for the last one.
         self.streams_changed = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
@@ -163,6 +189,7 @@ class HTTP2Connection:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._goaway_on_shutdown)
+            nursery.start_soon(self._write_behind)
             if upgrade is not None:
                 self._serve_upgrade(upgrade)
             if self._received:
@@ -211,7 +238,7 @@ class HTTP2Connection:
                 # Idle for the keep-alive timeout, or shutdown closed it.
                 self.adaptor.goaway(ErrorCode.NO_ERROR)
                 return
-            await self.flush()
+            await self.send_soon()
 
     def _arm_idle(self, scope: trio.CancelScope) -> None:
         """No stream open: the wait is idle time (shutdown may end it)."""
@@ -250,7 +277,8 @@ class HTTP2Connection:
     def stream_done(self, stream: H2Stream) -> None:
         """A stream's task ended: it no longer counts, and may be the last."""
         self.streams.pop(stream.stream_id, None)
-        self.streams_changed.unpark_all()
+        if self.streams_changed:
+            self.streams_changed.unpark_all()
         if self.streams:
             return
         if self.draining is Draining.DRAINING:
@@ -350,7 +378,8 @@ class HTTP2Connection:
                 # may stop sending (RFC 9113 section 8.1).
                 stream.reset(ErrorCode.NO_ERROR)
             self.stream_done(stream)
-            await self._flush_quietly()
+            with contextlib.suppress(ClientDisconnected):
+                await self.send_soon()
 
     async def _answer(self, stream: H2Stream, head: RequestHead) -> None:
         config = self.config
@@ -368,6 +397,9 @@ class HTTP2Connection:
         except PeerError as error:
             await stream.refuse(error, stream.request)
             return
+        if request.protocol is not None:
+            await self._serve_extended_connect(stream, request)
+            return
         refusal = admission(stream, scope)
         if refusal is not None:
             await turn_away(stream, request, refusal)
@@ -378,13 +410,34 @@ class HTTP2Connection:
             request,
             cycle,
             # RFC 9113 section 8.1: an interim 100 as a HEADERS frame.
-            expects_continue=request.header(b"expect") == b"100-continue",
+            expects_continue=request.expects_continue,
         )
         outcome = await exchange.run(self.app, scope)
         if outcome is Outcome.ABORT:
             # A partial response cannot be finished: reset the stream only;
             # the connection and its other streams carry on.
             stream.reset(ErrorCode.INTERNAL_ERROR)
+
+    async def _serve_extended_connect(
+        self, stream: H2Stream, request: H2Request
+    ) -> None:
+        """An extended CONNECT (RFC 8441): a WebSocket over this stream."""
+        assert request.protocol is not None
+        if self.config.ws == "none":
+            # Not announced in SETTINGS: no client may send one (section 4).
+            error = PeerError(400, "extended CONNECT is not enabled on this server")
+            await stream.refuse(error, request)
+            return
+        handshake = functools.partial(
+            ConnectHandshake, request.protocol, request.headers
+        )
+        await serve_websocket(stream, self.app, request, handshake, http_version="2")
+        # RFC 8441 section 5: END_STREAM stands for the TCP FIN, and a reset
+        # for an abnormal close, so the client's END_STREAM is awaited (as
+        # its close frame was) before a reset would end the stream.
+        await stream.end_output()
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            await stream.drain_request()
 
     # -- writing -----------------------------------------------------------------
 
@@ -394,15 +447,51 @@ class HTTP2Connection:
             self._reading.cancel()
 
     async def flush(self) -> None:
-        """Write whatever the adaptor queued, in order.
+        """Write whatever was queued, in order, now.
 
         Error handling:
             Raises :class:`ClientDisconnected` once the peer is gone.
         """
         async with self._write_lock:
-            data = self.adaptor.data_to_send()
-            if data:
+            self._outbox += self.adaptor.data_to_send()
+            if self._outbox:
+                data = bytes(self._outbox)
+                self._outbox.clear()
                 await self.writer.write(data)
+
+    async def send_soon(self) -> None:
+        """Hand what the adaptor queued to the writer; wait only past the bound.
+
+        Below :data:`WRITE_BEHIND_BYTES` of queued frames the caller goes on
+        at once, without yielding to the scheduler (a cancellation is still
+        delivered here); above, it writes them itself, which yields. So a
+        response of many small pieces yields at least once per bound, a peer
+        that does not read makes its senders wait, and the server's memory
+        stays bounded.
+
+        Error handling:
+            Raises :class:`ClientDisconnected` once the peer is gone.
+        """
+        self._outbox += self.adaptor.data_to_send()
+        if self.writer.lost:
+            raise ClientDisconnected("the client closed the connection")
+        if len(self._outbox) >= WRITE_BEHIND_BYTES:
+            await self.flush()
+            return
+        if self._outbox and self._frames_queued:
+            self._frames_queued.unpark_all()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _write_behind(self) -> None:
+        """The connection's writer: one write for what every sender queued."""
+        try:
+            while True:
+                while not self._outbox:
+                    await self._frames_queued.park()
+                await self.flush()
+        except ClientDisconnected:
+            # Nothing more reaches the peer: reading on is pointless.
+            self._reading.cancel()
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(ClientDisconnected):
@@ -433,10 +522,11 @@ class H2Stream:
     __slots__ = (
         "_body",
         "_changed",
+        "_sink",
         "body_pending",
         "connection",
+        "output",
         "request",
-        "responded",
         "state",
         "stream_id",
         "window",
@@ -453,10 +543,10 @@ class H2Stream:
         self._body: collections.deque[tuple[bytes, int]] = collections.deque()
         #: Whether the client may still send body (no END_STREAM yet).
         self.body_pending = not body_ended
-        #: Whether a response head was queued (the server's own error answer
-        #: must not follow the application's).
-        self.responded = False
+        self.output = Output.NOTHING
         self._changed = trio.lowlevel.ParkingLot()
+        #: Where a WebSocket's DATA goes, once it took the stream over.
+        self._sink: Callable[[bytes], None] | None = None
         #: Where this stream's sender waits for the peer to open a window.
         self.window = trio.lowlevel.ParkingLot()
 
@@ -533,19 +623,19 @@ class H2Stream:
         data, flow_length = self._body.popleft()
         # Consumed: the window opens again (backpressure, RFC 9113 5.2).
         self.connection.adaptor.acknowledge(self.stream_id, flow_length)
-        await self.connection.flush()
+        await self.connection.send_soon()
         return data, bool(self._body) or self.body_pending
 
     async def send_continue(self) -> None:
         self.connection.adaptor.send_head(self.stream_id, 100, (), end_stream=False)
-        await self.connection.flush()
+        await self.connection.send_soon()
 
     async def write(self, pieces: Sequence[H2Out]) -> None:
         for piece in pieces:
             if self.peer_lost:
                 raise ClientDisconnected("the client reset the stream")
             if isinstance(piece, ResponseHead):
-                self.responded = True
+                self.output = Output.ENDED if piece.end_stream else Output.STARTED
                 try:
                     self.connection.adaptor.send_head(
                         self.stream_id,
@@ -555,7 +645,7 @@ class H2Stream:
                     )
                 finally:
                     self.connection.stop_reading_if_ended()
-                await self.connection.flush()
+                await self.connection.send_soon()
             else:
                 await self._send_data(piece.data, end_stream=piece.end_stream)
 
@@ -570,8 +660,9 @@ class H2Stream:
                 raise ClientDisconnected("the client reset the stream")
             if not view:
                 if end_stream:
+                    self.output = Output.ENDED
                     adaptor.send_data(self.stream_id, b"", end_stream=True)
-                    await self.connection.flush()
+                    await self.connection.send_soon()
                 return
             window = adaptor.send_window(self.stream_id)
             if window <= 0:
@@ -581,10 +672,12 @@ class H2Stream:
                 continue
             stalled_until = None
             chunk, view = view[:window], view[window:]
+            if end_stream and not view:
+                self.output = Output.ENDED
             adaptor.send_data(
                 self.stream_id, bytes(chunk), end_stream=end_stream and not view
             )
-            await self.connection.flush()
+            await self.connection.send_soon()
             if not view:
                 return
 
@@ -608,7 +701,7 @@ class H2Stream:
 
     async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
         """Answer on this stream with the server's own plain-text response."""
-        if self.peer_lost or self.responded:
+        if self.peer_lost or self.output is not Output.NOTHING:
             return
         body = error.reason.encode("utf-8") + b"\n"
         headers = [
@@ -619,11 +712,55 @@ class H2Stream:
         ]
         # RFC 9110 section 9.3.2: a response to HEAD carries no body.
         bodiless = head is not None and head.method == b"HEAD"
-        self.responded = True
+        self.output = Output.ENDED if bodiless else Output.STARTED
         self.connection.adaptor.send_head(
             self.stream_id, error.status_code, headers, end_stream=bodiless
         )
         with contextlib.suppress(ClientDisconnected):
-            await self.connection.flush()
+            await self.connection.send_soon()
             if not bodiless:
                 await self._send_data(body, end_stream=True)
+
+    async def drain_request(self) -> None:
+        """Read and drop what the client still sends, until it ends or resets."""
+        while await self.read_body() not in (None, (b"", False)):
+            pass
+
+    async def end_output(self) -> None:
+        """End the server's side of the stream (END_STREAM), if still open."""
+        if self.peer_lost or self.output is Output.ENDED:
+            return
+        with contextlib.suppress(ClientDisconnected):
+            await self._send_data(b"", end_stream=True)
+
+    # -- ports.WebSocketPort ---------------------------------------------------------
+
+    def take_over(self, sink: Callable[[bytes], None]) -> None:
+        """From now on the stream's DATA goes to ``sink``, as it is read."""
+        self._sink = sink
+
+    async def fill(self) -> None:
+        """Hand the next piece of DATA to the sink; ``b""`` once it ended.
+
+        The piece's bytes are acknowledged as they are handed over, so a
+        WebSocket whose application lags holds at most a stream window.
+        """
+        sink = self._sink
+        assert sink is not None
+        piece = await self.read_body()
+        if piece is None:
+            sink(b"")  # reset, or the connection ended under the stream
+            return
+        data, more = piece
+        if data:
+            sink(data)
+        if not more:
+            sink(b"")  # END_STREAM: the client's side is closed
+
+    def abort(self) -> None:
+        """Give up on a graceful close: reset the stream (CANCEL)."""
+        self.reset(ErrorCode.CANCEL)
+
+    async def close_now(self) -> None:
+        """Reset the stream at once: its waiting sender wakes and gives up."""
+        self.reset(ErrorCode.CANCEL)

@@ -99,8 +99,8 @@ class RequestPort(ConnectionFacts, Protocol[Piece]):
         ...
 
 
-class WebSocketPort(ConnectionFacts, Protocol):
-    """The wire under one WebSocket, once its upgrade request is read."""
+class WebSocketPort(ConnectionFacts, Protocol[Piece]):
+    """The wire under one WebSocket, once its opening request is read."""
 
     def take_over(self, sink: Callable[[bytes], None]) -> None:
         """Give ``sink`` every byte from now on, starting with any already read."""
@@ -113,8 +113,13 @@ class WebSocketPort(ConnectionFacts, Protocol):
         """Read one more chunk from the client into the sink."""
         ...
 
-    async def write(self, pieces: Sequence[bytes]) -> None:
-        """Write frames; raises ClientDisconnected once the client is gone."""
+    async def write(self, pieces: Sequence[Piece]) -> None:
+        """Write the handshake's answer and the frames.
+
+        Error handling:
+            Raises :class:`~trasgi._errors.ClientDisconnected` once the client
+            is gone.
+        """
         ...
 
     def abort(self) -> None:

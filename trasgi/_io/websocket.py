@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 import h11
 import trio
@@ -26,10 +26,15 @@ from trasgi._errors import ASGIProtocolError, ClientDisconnected, PeerError
 from trasgi._io.faults import AppFaults, Raised
 from trasgi._io.ports import WebSocketPort
 from trasgi._io.shared import RETRY_AFTER
+from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.forwarded import apply_proxy_headers
 from trasgi._protocol.scope import build_websocket_scope
 from trasgi._protocol.ws_cycle import Ending, Phase, WebSocketCycle
+from trasgi._protocol.ws_handshake import Handshake
+
+#: What the port writes: bytes over HTTP/1.1, an HTTP/2 stream's pieces.
+Piece = TypeVar("Piece")
 
 #: How long the server waits for the client's close frame after sending its
 #: own, and for that close frame to be written. RFC 6455 section 7.1.1 wants
@@ -73,12 +78,27 @@ def _tokens(headers: Iterable[tuple[bytes, bytes]], wanted: bytes) -> set[str]:
 
 
 async def serve_websocket(
-    port: WebSocketPort, app: ASGIApp, request: h11.Request
+    port: WebSocketPort[Piece],
+    app: ASGIApp,
+    request: RequestLine,
+    handshake: Callable[[], Handshake[Piece]],
+    *,
+    http_version: str | None = None,
 ) -> None:
-    """Serve one upgrade request as a WebSocket; the connection then closes.
+    """Serve one opening request as a WebSocket, until it closes.
 
-    A connection that was upgraded, or whose upgrade was refused, is never
-    reused for HTTP.
+    Over HTTP/1.1 a connection that was upgraded, or whose upgrade was
+    refused, is never reused for HTTP; over HTTP/2 only the stream ends.
+
+    Args:
+        port: The wire under the WebSocket.
+        app: The application.
+        request: The opening request.
+        handshake: Checks the opening request (raising
+            :class:`~trasgi._protocol.ws_handshake.HandshakeError`) and
+            returns its protocol's handshake.
+        http_version: The scope's ``http_version``, when it is not the
+            request's own (``"2"`` for HTTP/2).
 
     Error handling:
         An invalid handshake gets 400 (or 426 for an unsupported version);
@@ -92,14 +112,18 @@ async def serve_websocket(
     try:
         _check_room(port)
         cycle = WebSocketCycle(
-            request,
+            handshake(),
             max_size=config.ws_max_size,
             max_queue=config.ws_max_queue,
             compression=config.ws_per_message_deflate,
             default_headers=port.default_headers(),
         )
         scope = build_websocket_scope(
-            request, port.info, root_path=config.root_path, state=shared.state
+            request,
+            port.info,
+            root_path=config.root_path,
+            state=shared.state,
+            http_version=http_version,
         )
         apply_proxy_headers(scope, port.info, config)
     except PeerError as error:
@@ -116,7 +140,7 @@ async def serve_websocket(
         shared.in_flight -= 1
 
 
-def _check_room(port: WebSocketPort) -> None:
+def _check_room(port: WebSocketPort[Any]) -> None:
     """Refuse a WebSocket the server has no room for (raises a 503 PeerError)."""
     if port.shared.shutting_down.is_set():
         raise PeerError(503, "the server is shutting down", RETRY_AFTER)
@@ -125,14 +149,14 @@ def _check_room(port: WebSocketPort) -> None:
         raise refusal
 
 
-class WebSocketSession:
+class WebSocketSession(Generic[Piece]):
     """One accepted (or being accepted) WebSocket: the app's receive and send."""
 
     def __init__(
         self,
-        port: WebSocketPort,
-        cycle: WebSocketCycle,
-        request: h11.Request,
+        port: WebSocketPort[Piece],
+        cycle: WebSocketCycle[Piece],
+        request: RequestLine,
         started: float,
     ) -> None:
         self.port = port
@@ -255,11 +279,11 @@ class WebSocketSession:
         async with self._write_lock:
             if self.port.peer_lost:
                 raise ClientDisconnected("the client closed the connection")
-            data = self.cycle.data_to_send()
-            if not data:
+            pieces = self.cycle.data_to_send()
+            if not pieces:
                 return
             try:
-                await self.port.write((data,))
+                await self.port.write(pieces)
             except ClientDisconnected:
                 self.cycle.transport_lost()
                 self._changed.unpark_all()

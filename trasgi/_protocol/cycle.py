@@ -349,11 +349,20 @@ class ResponseCycle(MessageOrder[bytes]):
 
 def _bad_header(headers: list[tuple[bytes, bytes]]) -> str:
     """Name the first header that does not validate, for the log line."""
+    return first_invalid_field(headers) or "(none)"
+
+
+def first_invalid_field(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Name the first field no valid field line could carry, or return None.
+
+    RFC 9110 sections 5.1 and 5.5: a token name, a value without control
+    characters or surrounding whitespace (so never CR, LF or NUL).
+    """
     for name, value in headers:
         line = b"%s: %s\r\n" % (name, value)
         if not _FIELD_LINES.fullmatch(line) or line.count(b"\n") != 1:
             return f"{name!r}: {value!r}"
-    return "(none)"
+    return None
 
 
 def request_message(event: h11.Data | h11.EndOfMessage) -> dict[str, Any]:

@@ -243,7 +243,14 @@ class H2Adaptor:
         self._control = _Budget(limits.control_frames)
         self._empty = _Budget(limits.empty_frames)
         config = h2.config.H2Configuration(
-            client_side=False, header_encoding=None, validate_inbound_headers=True
+            client_side=False,
+            header_encoding=None,
+            validate_inbound_headers=True,
+            # What trasgi sends is checked where it is made (the response
+            # cycles validate every field byte, lower-case the names and drop
+            # connection-specific fields): h2 would check it all again.
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
         )
         self._h2 = _ServerConnection(config=config)
         self.ended: ConnectionEnded | None = None
@@ -413,6 +420,10 @@ class H2Adaptor:
         end_stream: bool,
     ) -> None:
         """Queue a response head (or a 1xx interim head, ``end_stream`` False).
+
+        ``headers`` must be valid HTTP/2 fields, names in lower case, without
+        connection-specific fields (RFC 9113 section 8.2): h2's outbound
+        checks are off, as the callers' cycles make these checks.
 
         Error handling:
             Raises :class:`ClientDisconnected` when the stream or the

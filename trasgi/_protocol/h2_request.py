@@ -27,6 +27,14 @@ H2_VERSION = b"2.0"
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
+#: A whole header block written as lines of ``name SP value LF``: a
+#: (pseudo-header or) lower-case token name, and a value of visible bytes,
+#: spaces and tabs inside, none at either end. One match checks every field
+#: of a request; :func:`_first_bad_field` names the culprit when it fails.
+_VALID_BLOCK = re.compile(
+    rb"(?::?[!#$%&'*+\-.^_`|~0-9a-z]+ "
+    rb"(?:[^\x00-\x20\x7f](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x20\x7f])?)?\n)*"
+)
 
 
 @attrs.frozen
@@ -40,6 +48,7 @@ class H2Request:
             first (the ASGI spec's rule for HTTP/2) and the ``cookie`` crumbs
             joined into one field (RFC 9113 section 8.2.3).
         protocol: ``:protocol`` of an extended CONNECT (RFC 8441), or None.
+        expects_continue: Whether the request has ``expect: 100-continue``.
         http_version: :data:`H2_VERSION`, for the access record.
     """
 
@@ -47,6 +56,7 @@ class H2Request:
     target: bytes
     headers: Sequence[tuple[bytes, bytes]]
     protocol: bytes | None = None
+    expects_continue: bool = False
     http_version: bytes = H2_VERSION
 
     def header(self, name: bytes) -> bytes | None:
@@ -69,20 +79,21 @@ def parse_h2_request(
         extended CONNECT (trasgi is no proxy); 414 for a long target; 431 for
         too many fields; 413 for a declared body over the limit.
     """
+    block = b"".join([b"%s %s\n" % field for field in fields])
+    # The line count makes sure no value carried a line feed of its own.
+    if not _VALID_BLOCK.fullmatch(block) or block.count(b"\n") != len(fields):
+        raise _first_bad_field(fields)
     pseudo: dict[bytes, bytes] = {}
     regular: list[tuple[bytes, bytes]] = []
     cookies: list[bytes] = []
-    for name, value in fields:
-        if _BAD_VALUE.search(value):
-            raise PeerError(400, f"invalid value of field {name.decode('latin-1')}")
-        if name.startswith(b":"):
-            pseudo[name] = value
+    for field in fields:
+        name = field[0]
+        if name[:1] == b":":
+            pseudo[name] = field[1]
         elif name == b"cookie":
-            cookies.append(value)
+            cookies.append(field[1])
         else:
-            if not _TOKEN.fullmatch(name):
-                raise PeerError(400, "invalid field name")
-            regular.append((name, value))
+            regular.append(field)
     if len(regular) + len(cookies) > limits.max_fields:
         raise PeerError(431, "too many header fields")
     request = _request(pseudo, regular, cookies)
@@ -90,6 +101,16 @@ def parse_h2_request(
         raise PeerError(414, "request target too long")
     _check_body_length(request, limits)
     return request
+
+
+def _first_bad_field(fields: Sequence[tuple[bytes, bytes]]) -> PeerError:
+    """The 400 naming the first field the block check refused."""
+    for name, value in fields:
+        if _BAD_VALUE.search(value):
+            return PeerError(400, f"invalid value of field {name.decode('latin-1')}")
+        if not _TOKEN.fullmatch(name.removeprefix(b":")):
+            break
+    return PeerError(400, "invalid field name")
 
 
 def _request(
@@ -116,7 +137,10 @@ def _request(
     headers += regular
     if cookies:
         headers.append((b"cookie", b"; ".join(cookies)))
-    return H2Request(method, target, headers, protocol)
+    expect = next((v for n, v in regular if n == b"expect"), None)
+    return H2Request(
+        method, target, headers, protocol, expects_continue=expect == b"100-continue"
+    )
 
 
 def _check_body_length(request: H2Request, limits: HeadLimits) -> None:

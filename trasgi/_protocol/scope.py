@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import attrs
-import h11
 
 from trasgi._asgi import HTTPScope, WebSocketScope
 from trasgi._errors import PeerError
@@ -197,11 +196,12 @@ def offered_subprotocols(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
 
 
 def build_websocket_scope(
-    request: h11.Request,
+    request: RequestLine,
     info: ConnectionInfo,
     *,
     root_path: str = "",
     state: dict[str, Any] | None = None,
+    http_version: str | None = None,
 ) -> WebSocketScope:
     """Build the ASGI ``websocket`` scope for one upgrade request.
 
@@ -216,7 +216,7 @@ def build_websocket_scope(
     return {
         "type": "websocket",
         "asgi": {"version": "3.0", "spec_version": HTTP_SPEC_VERSION},
-        "http_version": request.http_version.decode("ascii"),
+        "http_version": http_version or request.http_version.decode("ascii"),
         "scheme": "wss" if info.scheme == "https" else "ws",
         "path": path,
         "raw_path": raw_path,

@@ -23,27 +23,24 @@ import enum
 import http
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import Any, Generic, NoReturn, TypeVar
 
-import h11
-from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
+from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
-    AcceptConnection,
     BytesMessage,
     CloseConnection,
     Ping,
     Pong,
-    RejectConnection,
-    RejectData,
-    Request,
     TextMessage,
 )
 from wsproto.extensions import Extension, PerMessageDeflate
-from wsproto.utilities import RemoteProtocolError
 
 from trasgi._asgi import Message
-from trasgi._errors import ASGIProtocolError, ClientDisconnected, PeerError
+from trasgi._errors import ASGIProtocolError, ClientDisconnected
+from trasgi._protocol.ws_handshake import Handshake, Unsendable
+
+#: What the cycle produces: bytes over HTTP/1.1, an HTTP/2 stream's pieces.
+Piece = TypeVar("Piece")
 
 
 class Phase(enum.Enum):
@@ -157,66 +154,66 @@ def sendable_close_code(code: object) -> bool:
     return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
-class HandshakeError(PeerError):
-    """The upgrade request is not a valid WebSocket handshake (RFC 6455 4.2.1).
-
-    Attributes:
-        headers: Headers the answer must carry, such as the supported
-            ``Sec-WebSocket-Version`` with a 426 (RFC 6455 section 4.4).
-    """
-
-    def __init__(
-        self, status_code: int, reason: str, headers: Iterable[tuple[bytes, bytes]]
-    ) -> None:
-        super().__init__(status_code, reason, tuple(headers))
-
-
 def _disconnect(code: int, reason: str) -> dict[str, Any]:
     return {"type": "websocket.disconnect", "code": code, "reason": reason}
 
 
-class WebSocketCycle:
-    """One WebSocket connection, from the upgrade request to the close.
+class Answer(enum.Enum):
+    """Where the answer to the opening request is."""
+
+    #: Not answered yet.
+    PENDING = "pending"
+    #: Accepted: the frames flow.
+    ACCEPTED = "accepted"
+    #: A denial response started; its body is not complete.
+    DENYING = "denying"
+    #: Refused, or denied with a complete response.
+    REFUSED = "refused"
+
+
+class WebSocketCycle(Generic[Piece]):
+    """One WebSocket connection, from the opening request to the close.
 
     Args:
-        request: The upgrade request, as h11 parsed it.
+        handshake: The opening request's protocol: RFC 6455's upgrade over
+            HTTP/1.1, RFC 8441's extended CONNECT over HTTP/2.
         max_size: Largest message accepted, in bytes (after decompression).
         max_queue: Messages held for the application before
             :attr:`wants_data` turns false.
         compression: Offer to accept permessage-deflate (RFC 7692).
         default_headers: Headers the server adds to its handshake answers
             (Date, Server) unless the application set one of the same name.
-
-    Error handling:
-        Raises :class:`HandshakeError` when the request is not a valid
-        WebSocket handshake.
     """
 
     def __init__(
         self,
-        request: h11.Request,
+        handshake: Handshake[Piece],
         *,
         max_size: int,
         max_queue: int,
         compression: bool,
         default_headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
-        self._ws = WSConnection(ConnectionType.SERVER)
-        self._handshake = _read_handshake(self._ws, request)
+        self._handshake = handshake
+        #: The frame-level connection, once accepted.
+        self._ws: Connection | None = None
+        self._answer = Answer.PENDING
         self._max_size = max_size
         self._max_queue = max_queue
         self._compression = compression
         self._default_headers = list(default_headers)
         self.phase = Phase.CONNECTING
-        #: The handshake answer's status (101, 403, 500, a denial's) and the
-        #: denial body's size, for the access log.
+        #: The handshake answer's status (101 or 200, 403, 500, a denial's)
+        #: and the denial body's size, for the access log.
         self.status: int | None = None
         self.body_bytes = 0
-        self._out = bytearray()
+        self._out: list[Piece] = []
+        #: Frames produced since the last piece: wrapped together, in order.
+        self._frames = bytearray()
         self._inbound: deque[Message] = deque([{"type": "websocket.connect"}])
         self._disconnect: dict[str, Any] | None = None
-        # RFC 6455 section 4.1: a client sends no frames before the 101, so
-        # bytes arriving earlier are held (unread) until the accept.
+        # RFC 6455 section 4.1: a client sends no frames before the answer,
+        # so bytes arriving earlier are held (unread) until the accept.
         self._early = bytearray()
         self._eof = False
         self._broken = False
@@ -232,16 +229,16 @@ class WebSocketCycle:
     @property
     def subprotocols(self) -> list[str]:
         """The subprotocols the client offered, in its order of preference."""
-        return list(self._handshake.subprotocols)
+        return self._handshake.subprotocols
 
     @property
     def accepted(self) -> bool:
-        """Whether the 101 response was produced."""
-        return self._ws.connection is not None
+        """Whether the accepting answer (101, or 200 over HTTP/2) was produced."""
+        return self._ws is not None
 
     @property
     def handshake_answered(self) -> bool:
-        """Whether the handshake's answer is complete (101, refusal, denial)."""
+        """Whether the handshake's answer is complete (accept, refusal, denial)."""
         return self.status is not None and self.phase is not Phase.DENYING
 
     @property
@@ -249,7 +246,7 @@ class WebSocketCycle:
         """Whether nothing more will be read from the client."""
         if self._eof or self._broken:
             return True
-        if self._ws.connection is None:
+        if self._ws is None:
             return self.phase is not Phase.CONNECTING
         return self._ws.state is ConnectionState.CLOSED
 
@@ -258,12 +255,12 @@ class WebSocketCycle:
         """Whether the connection should read more bytes now.
 
         False while the application lags ``max_queue`` messages behind: the
-        server then stops reading, and TCP flow control slows the client.
+        server then stops reading, and flow control slows the client.
         Before the accept, one chunk is read to notice a client that leaves.
         """
         if self.reading_done:
             return False
-        if self._ws.connection is None:
+        if self._ws is None:
             return not self._early
         if self._disconnect is not None or self._app_gone:
             return True  # closing: whatever arrives is discarded, not queued
@@ -277,15 +274,29 @@ class WebSocketCycle:
     def _open_on_wire(self) -> bool:
         return (
             self._disconnect is None
-            and self._ws.connection is not None
+            and self._ws is not None
             and self._ws.state is ConnectionState.OPEN
         )
 
-    def data_to_send(self) -> bytes:
-        """Take the bytes produced so far, in the order they must be written."""
-        data = bytes(self._out)
-        self._out.clear()
-        return data
+    def data_to_send(self) -> list[Piece]:
+        """Take what was produced so far, in the order it must be written."""
+        self._wrap_frames()
+        out, self._out = self._out, []
+        return out
+
+    def _emit(self, piece: Piece) -> None:
+        self._wrap_frames()
+        self._out.append(piece)
+
+    def _send_frames(self, event: Any) -> None:
+        """Frame one wsproto event; frames wait to be wrapped together."""
+        assert self._ws is not None
+        self._frames += self._ws.send(event)
+
+    def _wrap_frames(self) -> None:
+        if self._frames:
+            self._out.append(self._handshake.frames(bytes(self._frames)))
+            self._frames.clear()
 
     def next_message(self) -> Message | None:
         """The next message for the application's ``receive()``, if any.
@@ -335,11 +346,12 @@ class WebSocketCycle:
 
     def _on_accept(self, message: Message) -> None:
         subprotocol = message.get("subprotocol")
-        if subprotocol is not None and subprotocol not in self._handshake.subprotocols:
-            offered = ", ".join(map(repr, self._handshake.subprotocols)) or "none"
+        offered = self._handshake.subprotocols
+        if subprotocol is not None and subprotocol not in offered:
+            names = ", ".join(map(repr, offered)) or "none"
             self._fail(
                 f"chose subprotocol {subprotocol!r} in {ACCEPT!r}, which the client "
-                f"did not offer (offered: {offered})"
+                f"did not offer (offered: {names})"
             )
         headers = self._headers(ACCEPT, message.get("headers", ()))
         if any(name.lower() == b"sec-websocket-protocol" for name, _ in headers):
@@ -347,33 +359,22 @@ class WebSocketCycle:
                 f"set a sec-websocket-protocol header in {ACCEPT!r}; the ASGI spec "
                 "asks for the 'subprotocol' key instead"
             )
-        headers = self._with_defaults(headers)
-        try:
-            # Validated here: wsproto builds its connection before h11 checks
-            # the 101's headers, so a bad header there would leave it half open.
-            h11.InformationalResponse(status_code=101, headers=headers)
-        except h11.LocalProtocolError as exc:
-            self._fail(f"sent {ACCEPT!r} with an invalid header: {exc}")
-        self._out += self._accept(subprotocol, headers)
-        self.phase = Phase.OPEN
-        self.status = 101
-        early, self._early = bytes(self._early), bytearray()
-        if early:
-            self._feed(early)
-
-    def _accept(
-        self, subprotocol: str | None, headers: list[tuple[bytes, bytes]]
-    ) -> bytes:
         extensions: list[Extension] = []
         if self._compression:
             extensions.append(PerMessageDeflate())
         try:
-            return self._ws.send(AcceptConnection(subprotocol, extensions, headers))
-        except ValueError:
-            # wsproto parses the offer's window bits with int() and lets a
-            # malformed value escape, before changing any state. RFC 7692
-            # section 5: a server may decline an offer; do so.
-            return self._ws.send(AcceptConnection(subprotocol, [], headers))
+            answer, self._ws = self._handshake.accept(
+                subprotocol, extensions, self._with_defaults(headers)
+            )
+        except Unsendable as exc:
+            self._fail(f"sent {ACCEPT!r} with an invalid header: {exc}")
+        self._emit(answer)
+        self._answer = Answer.ACCEPTED
+        self.phase = Phase.OPEN
+        self.status = self._handshake.accept_status
+        early, self._early = bytes(self._early), bytearray()
+        if early:
+            self._feed(early)
 
     def _on_close_before_accept(self, message: Message) -> None:
         self._close_args(message)
@@ -394,14 +395,11 @@ class WebSocketCycle:
         headers = self._with_defaults(
             self._headers(RESPONSE_START, message.get("headers", ()))
         )
-        if not any(name.lower() == b"connection" for name, _ in headers):
-            headers.append((b"connection", b"close"))
         try:
-            self._out += self._ws.send(
-                RejectConnection(status_code=status, headers=headers, has_body=True)
-            )
-        except h11.LocalProtocolError as exc:
+            self._emit(self._handshake.deny(status, headers))
+        except Unsendable as exc:
             self._fail(f"sent {RESPONSE_START!r} with an invalid header: {exc}")
+        self._answer = Answer.DENYING
         self.status = status
         self.phase = Phase.DENYING
 
@@ -413,13 +411,12 @@ class WebSocketCycle:
             )
         more_body = bool(message.get("more_body", False))
         try:
-            self._out += self._ws.send(
-                RejectData(data=bytes(body), body_finished=not more_body)
-            )
-        except h11.LocalProtocolError as exc:
-            self._fail(f"sent a denial response h11 cannot frame: {exc}")
+            self._emit(self._handshake.deny_body(bytes(body), not more_body))
+        except Unsendable as exc:
+            self._fail(f"sent a denial response its framing cannot carry: {exc}")
         self.body_bytes += len(body)
         if not more_body:
+            self._answer = Answer.REFUSED
             self.phase = Phase.CLOSED
 
     def _on_send(self, message: Message) -> None:
@@ -432,17 +429,17 @@ class WebSocketCycle:
         if text is not None:
             if not isinstance(text, str):
                 self._fail(f"{SEND!r} 'text' must be str, got {type(text).__name__}")
-            self._out += self._ws.send(TextMessage(data=text))
+            self._send_frames(TextMessage(data=text))
             return
         if not isinstance(data, (bytes, bytearray, memoryview)):
             self._fail(f"{SEND!r} 'bytes' must be bytes, got {type(data).__name__}")
-        self._out += self._ws.send(BytesMessage(data=bytes(data)))
+        self._send_frames(BytesMessage(data=bytes(data)))
 
     def _on_close(self, message: Message) -> None:
         code, reason = self._close_args(message)
         # The disconnect is reported when the client's close frame answers
         # this one (RFC 6455 section 5.5.1), with the code the client sent.
-        self._out += self._ws.send(CloseConnection(code=code, reason=reason))
+        self._send_frames(CloseConnection(code=code, reason=reason))
         self.phase = Phase.CLOSED
 
     def _close_args(self, message: Message) -> tuple[int, str]:
@@ -493,13 +490,11 @@ class WebSocketCycle:
             [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode("ascii")),
-                (b"connection", b"close"),
             ]
         )
-        self._out += self._ws.send(
-            RejectConnection(status_code=status, headers=headers, has_body=True)
-        )
-        self._out += self._ws.send(RejectData(data=body, body_finished=True))
+        self._emit(self._handshake.deny(status, headers))
+        self._emit(self._handshake.deny_body(body, True))
+        self._answer = Answer.REFUSED
         self.status = status
         self.body_bytes = len(body)
 
@@ -526,20 +521,21 @@ class WebSocketCycle:
             return False
         self._pings += 1
         self._ping_payload = self._pings.to_bytes(4, "big")
-        self._out += self._ws.send(Ping(payload=self._ping_payload))
+        self._send_frames(Ping(payload=self._ping_payload))
         return True
 
     def transport_lost(self) -> None:
         """Record that a write failed: nothing more can be sent or received."""
         self._eof = True
         self._out.clear()
+        self._frames.clear()
         self._end(ABNORMAL_CLOSURE, "")
 
     def app_returned(self, *, failed: bool) -> Ending:
         """Settle the connection once the application returned (or raised)."""
         self._app_gone = True
         self._inbound.clear()
-        if self._ws.state is ConnectionState.REJECTING:
+        if self._answer is Answer.DENYING:
             return Ending.ABORT
         if self.phase is Phase.CONNECTING and self._disconnect is None:
             self._refuse(500)
@@ -547,7 +543,7 @@ class WebSocketCycle:
             return Ending.REFUSED
         if self.phase is Phase.OPEN and self._open_on_wire():
             code = INTERNAL_ERROR if failed else 1000
-            self._out += self._ws.send(CloseConnection(code=code))
+            self._send_frames(CloseConnection(code=code))
             self.phase = Phase.CLOSED
             return Ending.CLOSED
         return Ending.NOTHING
@@ -560,7 +556,7 @@ class WebSocketCycle:
             return
         if not data:
             self._eof = True
-        if self._ws.connection is None:
+        if self._ws is None:
             if data:
                 self._early += data
             else:
@@ -571,19 +567,21 @@ class WebSocketCycle:
         self._feed(data)
 
     def _feed(self, data: bytes) -> None:
-        self._ws.receive_data(data or None)
-        for event in self._ws.events():
+        ws = self._ws
+        assert ws is not None
+        ws.receive_data(data or None)
+        for event in ws.events():
             if isinstance(event, Ping):
-                if self._ws.state is ConnectionState.OPEN:
+                if ws.state is ConnectionState.OPEN:
                     # RFC 6455 section 5.5.2: answer a ping with a pong.
-                    self._out += self._ws.send(event.response())
+                    self._send_frames(event.response())
             elif isinstance(event, Pong):
                 if bytes(event.payload) == self._ping_payload:
                     self._ping_payload = None
             elif isinstance(event, (TextMessage, BytesMessage)):
                 self._on_data(event)
             elif isinstance(event, CloseConnection):
-                self._on_peer_close(event)
+                self._on_peer_close(ws, event)
 
     def _on_data(self, event: TextMessage | BytesMessage) -> None:
         if self._disconnect is not None or self._app_gone:
@@ -616,23 +614,23 @@ class WebSocketCycle:
         self._bytes.clear()
         self._message_size = 0
 
-    def _on_peer_close(self, event: CloseConnection) -> None:
+    def _on_peer_close(self, ws: Connection, event: CloseConnection) -> None:
         code, reason = int(event.code), event.reason or ""
-        state = self._ws.state
+        state = ws.state
         if state is ConnectionState.REMOTE_CLOSING:
             # RFC 6455 section 5.5.1: answer a close frame with a close frame,
             # echoing the client's code.
-            self._out += self._ws.send(event.response())
+            self._send_frames(event.response())
         elif state is ConnectionState.OPEN:
             # wsproto could not parse the client's frames: it reports the code
             # to close with (1002, 1007...) but leaves the sending to us, and
             # nothing after the bad frame can be trusted.
             self._broken = True
-            self._out += self._ws.send(CloseConnection(code=code, reason=reason))
+            self._send_frames(CloseConnection(code=code, reason=reason))
         self._end(code, reason)
 
     def _close_wire(self, code: int, reason: str) -> None:
-        self._out += self._ws.send(CloseConnection(code=code, reason=reason))
+        self._send_frames(CloseConnection(code=code, reason=reason))
         self._end(code, reason)
 
     def _end(self, code: int, reason: str) -> None:
@@ -640,23 +638,3 @@ class WebSocketCycle:
             self._disconnect = _disconnect(code, reason)
             self._forget_partial_message()
             self._ping_payload = None
-
-
-def _read_handshake(ws: WSConnection, request: h11.Request) -> Request:
-    try:
-        ws.initiate_upgrade_connection(list(request.headers), request.target)
-        event = next(ws.events())
-    except RemoteProtocolError as exc:
-        hint = exc.event_hint
-        if isinstance(hint, RejectConnection):
-            raise HandshakeError(
-                hint.status_code, f"invalid websocket handshake: {exc}", hint.headers
-            ) from None
-        raise HandshakeError(400, f"invalid websocket handshake: {exc}", ()) from None
-    except UnicodeError:
-        # wsproto decodes Host as IDNA and the list headers as ASCII.
-        raise HandshakeError(
-            400, "invalid websocket handshake: a header is not ASCII", ()
-        ) from None
-    assert isinstance(event, Request)
-    return event
