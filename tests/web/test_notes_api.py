@@ -1,4 +1,4 @@
-"""examples/notes_api.py, through the real server in memory."""
+"""examples/notes_api.py (typed parameters, dependencies, OpenAPI), in memory."""
 
 from examples import notes_api
 from trasgi.testing import open_client
