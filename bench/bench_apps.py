@@ -37,6 +37,9 @@ STREAM_CHUNK = b"x" * (64 * 1024)
 STREAM_CHUNKS = 16
 JSON_PAYLOAD = {"message": "Hello, world!"}
 DOWNLOAD_BYTES = 10 * 2**20
+#: The body of the typed scenario (bench_typed.py), POSTed by wrk.
+ITEM = {"name": "widget", "price": 9.5, "count": 3, "tags": ["a", "b"], "active": True}
+ITEM_JSON = json.dumps(ITEM, separators=(",", ":"))
 
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _JSON = (b"content-type", b"application/json")

@@ -52,6 +52,10 @@ REQUIREMENTS = (
     "anycorn",
     "h2",
     "starlette",
+    # The typed scenario's peers, served by trasgi on trio (both run on
+    # AnyIO, which has a trio backend).
+    "fastapi",
+    "litestar",
     "matplotlib",
     "py-spy",
 )
@@ -62,6 +66,10 @@ RECORDED = (
     "hypercorn",
     "anycorn",
     "starlette",
+    "fastapi",
+    "litestar",
+    "pydantic",
+    "msgspec",
     "trio",
     "anyio",
     "h11",
@@ -407,11 +415,18 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
             return
 
 
-def probe(server: RunningServer, path: str) -> int:
-    """Send one GET and return the status (checks the route before loading it)."""
+def probe(server: RunningServer, path: str, json_body: str = "") -> int:
+    """Send one GET (or a POST of ``json_body``) and return the status.
+
+    It checks the route before loading it.
+    """
     conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
     try:
-        conn.request("GET", path)
+        if json_body:
+            headers = {"Content-Type": "application/json"}
+            conn.request("POST", path, json_body.encode(), headers)
+        else:
+            conn.request("GET", path)
         response = conn.getresponse()
         response.read()
         return response.status
@@ -442,6 +457,8 @@ class Load:
     connections: int = 64
     headers: tuple[str, ...] = ()
     body_bytes: int = 0
+    #: A JSON document POSTed with every request (the typed scenario).
+    json_body: str = ""
 
 
 def run_wrk(
@@ -457,7 +474,11 @@ def run_wrk(
     for header in load.headers:
         argv += ["-H", header]
     argv.append(server.url(load.path))
-    env = dict(os.environ, BENCH_BODY_BYTES=str(load.body_bytes))
+    env = dict(
+        os.environ,
+        BENCH_BODY_BYTES=str(load.body_bytes),
+        BENCH_JSON_BODY=load.json_body,
+    )
     result = subprocess.run(
         pinned(argv, pinning.client),
         capture_output=True,

@@ -169,17 +169,18 @@ def measure_once(
     try:
         with running_server(target, settings.pinning, idle=scenario.idle) as server:
             if target.server not in HTTP2_ONLY:
-                _check_route(server, scenario.probe_path)
+                _check_route(server, scenario.probe_path, scenario.probe_json)
             return scenario.measure(server, settings)
     except (BenchError, OSError, subprocess.SubprocessError) as exc:
         return {"error": str(exc) or type(exc).__name__}
 
 
-def _check_route(server: RunningServer, path: str) -> None:
-    """Fail unless one GET of ``path`` answers 200 before loading it."""
-    status = probe(server, path)
+def _check_route(server: RunningServer, path: str, json_body: str = "") -> None:
+    """Fail unless one GET of ``path`` (a POST of ``json_body``) answers 200."""
+    status = probe(server, path, json_body)
     if status != 200:
-        raise BenchError(f"GET {path} answered {status}")
+        method = "POST" if json_body else "GET"
+        raise BenchError(f"{method} {path} answered {status}")
 
 
 def run_rounds(

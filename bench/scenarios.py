@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench_apps import ITEM_JSON
 from harness import (
     BENCH,
     VENV_PYTHON,
@@ -75,6 +76,8 @@ class Scenario:
     metrics: tuple[Metric, ...]
     measure: Measure
     probe_path: str = "/"
+    #: A JSON body to POST to ``probe_path`` instead of a GET.
+    probe_json: str = ""
     subject: str = "trasgi"
     idle: bool = False
     requires: dict[str, str] = field(default_factory=dict)
@@ -105,6 +108,13 @@ FRAMEWORKS = (
     Target("trasgi_web", "trasgi", "bench_apps:trasgi_web_json", factory=True),
     Target("starlette", "trasgi", "bench_apps:starlette_json", factory=True),
     Target("plain-asgi", "trasgi", "bench_apps:app"),
+)
+#: The typed route (bench_typed.py), all served by trasgi.
+TYPED = (
+    Target("trasgi_web", "trasgi", "bench_typed:trasgi_web_typed", factory=True),
+    Target("fastapi", "trasgi", "bench_typed:fastapi_typed", factory=True),
+    Target("litestar", "trasgi", "bench_typed:litestar_typed", factory=True),
+    Target("plain-asgi", "trasgi", "bench_typed:plain_typed"),
 )
 #: The servers of the HTTP/2 scenarios: hypercorn's and anycorn's trio
 #: workers serve h2c with prior knowledge on a plain port by default.
@@ -353,6 +363,26 @@ SCENARIOS = (
         probe_path="/json",
         subject="trasgi_web",
         requires={"trasgi_web": TRASGI_WEB_CHECK, "starlette": "import starlette"},
+    ),
+    Scenario(
+        "typed",
+        "Typed route, all on trasgi",
+        "Requests per second for POST /typed?limit=5 with a five-field JSON "
+        "body, validated against declared types and echoed as JSON, over 64 "
+        "kept-alive connections, all served by trasgi: trasgi_web and "
+        "Litestar with a msgspec Struct, FastAPI with a pydantic model, and "
+        "plain ASGI checking the fields by hand.",
+        TYPED,
+        (RPS, P99),
+        wrk_measure(Load("/typed?limit=5", 64, json_body=ITEM_JSON)),
+        probe_path="/typed?limit=5",
+        probe_json=ITEM_JSON,
+        subject="trasgi_web",
+        requires={
+            "trasgi_web": TRASGI_WEB_CHECK,
+            "fastapi": "import fastapi",
+            "litestar": "import litestar",
+        },
     ),
     Scenario(
         "idle",

@@ -1,28 +1,51 @@
-"""A JSON API for a todo list: CRUD, path parameters, 404/405 and validation.
+"""A JSON API for a todo list: CRUD, typed parameters, validation, OpenAPI.
 
 Run it with ``python -m trasgi examples.todo_api:app``, then::
 
     curl -X POST localhost:8000/todos -d '{"title": "write docs"}'
     curl localhost:8000/todos
+    curl 'localhost:8000/todos?done=true'
     curl -X PATCH localhost:8000/todos/1 -d '{"done": true}'
     curl -X DELETE localhost:8000/todos/1
+
+and open http://localhost:8000/docs for the API's documentation page.
 
 The docs' tutorial (docs/tutorial/todo-api.md) builds this file step by step.
 """
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated
 
-from trasgi_web import App, HTTPException, JSONResponse, Request, Response
+import msgspec
+
+from trasgi_web import App, Depends, HTTPException, Request
 
 app = App()
 
 
-@dataclass
-class Todo:
+class Todo(msgspec.Struct):
+    """A todo as the API returns it."""
+
     id: int
     title: str
     done: bool = False
+
+
+# A title holds at least one character that is not a space.
+Title = Annotated[str, msgspec.Meta(pattern="[^ ]", max_length=200)]
+
+
+class TodoIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A new todo: the title, and whether it is already done."""
+
+    title: Title
+    done: bool = False
+
+
+class TodoPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """The fields of a todo to change; those left out stay as they are."""
+
+    title: Title | None = None
+    done: bool | None = None
 
 
 class TodoStore:
@@ -32,8 +55,8 @@ class TodoStore:
         self.todos: dict[int, Todo] = {}
         self.next_id = 1
 
-    def add(self, title: str) -> Todo:
-        todo = Todo(self.next_id, title)
+    def add(self, title: str, done: bool) -> Todo:
+        todo = Todo(self.next_id, title.strip(), done)
         self.todos[todo.id] = todo
         self.next_id += 1
         return todo
@@ -49,78 +72,57 @@ app.state.store = TodoStore()
 
 
 def store(request: Request) -> TodoStore:
+    """The application's store (a dependency: handlers name it by type)."""
     found: TodoStore = request.app.state.store
     return found
 
 
-class ValidationError(Exception):
-    """A request body that is JSON but not a valid todo."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(errors)
-        self.errors = errors
+Store = Annotated[TodoStore, Depends(store)]
 
 
-@app.exception_handler(ValidationError)
-async def validation_failed(request: Request, exc: ValidationError) -> JSONResponse:
-    return JSONResponse({"errors": exc.errors}, status_code=422)
+@app.get("/todos", tags=["todos"])
+async def list_todos(todos: Store, done: bool | None = None) -> list[Todo]:
+    """List the todos, or only those done (``?done=true``) or not."""
+    found = list(todos.todos.values())
+    if done is not None:
+        found = [todo for todo in found if todo.done == done]
+    return found
 
 
-def validate(data: Any, *, partial: bool) -> dict[str, Any]:
-    """The todo fields of ``data``; ValidationError naming each problem."""
-    if not isinstance(data, dict):
-        raise ValidationError({"body": "must be a JSON object"})
-    errors = {}
-    if "title" in data or not partial:
-        title = data.get("title")
-        if not isinstance(title, str) or not title.strip():
-            errors["title"] = "must be a non-empty string"
-    if "done" in data and not isinstance(data["done"], bool):
-        errors["done"] = "must be true or false"
-    unknown = set(data) - {"title", "done"}
-    for name in sorted(unknown):
-        errors[name] = "unknown field"
-    if errors:
-        raise ValidationError(errors)
-    return {key: data[key] for key in ("title", "done") if key in data}
-
-
-@app.get("/todos")
-async def list_todos(request: Request) -> list[dict[str, Any]]:
-    todos = list(store(request).todos.values())
-    if request.query.get("done") in ("true", "false"):
-        wanted = request.query["done"] == "true"
-        todos = [todo for todo in todos if todo.done == wanted]
-    return [asdict(todo) for todo in todos]
-
-
-@app.post("/todos")
-async def create_todo(request: Request) -> tuple[dict[str, Any], int, dict[str, str]]:
-    fields = validate(await request.json(), partial=False)
-    todo = store(request).add(fields["title"].strip())
-    todo.done = fields.get("done", False)
+@app.post("/todos", tags=["todos"], status_code=201)
+async def create_todo(
+    request: Request, new: TodoIn, todos: Store
+) -> tuple[Todo, int, dict[str, str]]:
+    """Create a todo; its URL is in the ``Location`` header."""
+    todo = todos.add(new.title, new.done)
     location = request.url_for("get_todo", todo_id=todo.id)
-    return asdict(todo), 201, {"Location": location}
+    return todo, 201, {"Location": location}
 
 
-@app.get("/todos/{todo_id:int}")
-async def get_todo(request: Request, todo_id: int) -> dict[str, Any]:
-    return asdict(store(request).get(todo_id))
+@app.get("/todos/{todo_id:int}", tags=["todos"], responses={404: "No such todo"})
+async def get_todo(todo_id: int, todos: Store) -> Todo:
+    """One todo."""
+    return todos.get(todo_id)
 
 
-@app.patch("/todos/{todo_id:int}")
-async def update_todo(request: Request, todo_id: int) -> dict[str, Any]:
-    todo = store(request).get(todo_id)
-    fields = validate(await request.json(), partial=True)
-    if "title" in fields:
-        todo.title = fields["title"].strip()
-    if "done" in fields:
-        todo.done = fields["done"]
-    return asdict(todo)
+@app.patch("/todos/{todo_id:int}", tags=["todos"], responses={404: "No such todo"})
+async def update_todo(todo_id: int, changes: TodoPatch, todos: Store) -> Todo:
+    """Change a todo's title or state."""
+    todo = todos.get(todo_id)
+    if changes.title is not None:
+        todo.title = changes.title.strip()
+    if changes.done is not None:
+        todo.done = changes.done
+    return todo
 
 
-@app.delete("/todos/{todo_id:int}")
-async def delete_todo(request: Request, todo_id: int) -> Response:
-    store(request).get(todo_id)
-    del store(request).todos[todo_id]
-    return Response(status_code=204)
+@app.delete(
+    "/todos/{todo_id:int}",
+    tags=["todos"],
+    status_code=204,
+    responses={404: "No such todo"},
+)
+async def delete_todo(todo_id: int, todos: Store) -> None:
+    """Delete a todo."""
+    todos.get(todo_id)
+    del todos.todos[todo_id]

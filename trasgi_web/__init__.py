@@ -3,15 +3,20 @@
 Routes live in an inspectable table (:attr:`App.routes`); decorators are
 sugar over it. Handlers get a :class:`Request` (and path parameters as
 keyword arguments) and return a :class:`Response`, ``str``, ``bytes``,
-``dict``/``list`` or ``(body, status[, headers])``. Structured concurrency
-gives per-route deadlines, handlers cancelled when their client leaves, an
-application nursery for background work, and websocket handlers that
-receive and send at once. It runs on any ASGI server that runs trio.
+``dict``/``list`` or ``(body, status[, headers])``. Typed parameters
+(query, header, cookie values, JSON bodies, dependencies) are validated
+with msgspec, and invalid input is answered with a structured 422.
+Structured concurrency gives per-route deadlines, handlers cancelled when
+their client leaves, an application nursery for background work, and
+websocket handlers that receive and send at once. It runs on any ASGI
+server that runs trio.
 """
 
 from ._app import App as App
 from ._background import BackgroundTasks as BackgroundTasks
 from ._convertors import Converter as Converter
+from ._cookies import format_set_cookie as format_set_cookie
+from ._cookies import parse_cookie_header as parse_cookie_header
 from ._datastructures import Headers as Headers
 from ._datastructures import MultiDict as MultiDict
 from ._datastructures import MutableHeaders as MutableHeaders
@@ -21,9 +26,18 @@ from ._exceptions import HTTPException as HTTPException
 from ._exceptions import WebSocketDisconnect as WebSocketDisconnect
 from ._files import FileResponse as FileResponse
 from ._forms import FormLimits as FormLimits
+from ._markers import Body as Body
+from ._markers import Cookie as Cookie
+from ._markers import Depends as Depends
+from ._markers import Form as Form
+from ._markers import FromState as FromState
+from ._markers import Header as Header
+from ._markers import Path as Path
+from ._markers import Query as Query
 from ._middleware.cors import CORSMiddleware as CORSMiddleware
 from ._middleware.gzip import GZipMiddleware as GZipMiddleware
 from ._middleware.trusted_host import TrustedHostMiddleware as TrustedHostMiddleware
+from ._openapi_doc import OpenAPIConfig as OpenAPIConfig
 from ._request import ClientDisconnect as ClientDisconnect
 from ._request import Request as Request
 from ._responses import HTMLResponse as HTMLResponse
@@ -43,6 +57,7 @@ from ._staticfiles import StaticFiles as StaticFiles
 from ._uploads import FormData as FormData
 from ._uploads import UploadFile as UploadFile
 from ._url import URL as URL
+from ._validation import RequestValidationError as RequestValidationError
 from ._websocket import WebSocket as WebSocket
 from ._websocket import WebSocketState as WebSocketState
 
@@ -50,26 +65,36 @@ __all__ = [
     "URL",
     "App",
     "BackgroundTasks",
+    "Body",
     "CORSMiddleware",
     "ClientDisconnect",
     "Converter",
+    "Cookie",
+    "Depends",
     "EventSourceResponse",
     "FileResponse",
+    "Form",
     "FormData",
     "FormLimits",
+    "FromState",
     "GZipMiddleware",
     "HTMLResponse",
     "HTTPException",
+    "Header",
     "Headers",
     "JSONResponse",
     "Match",
     "Mount",
     "MultiDict",
     "MutableHeaders",
+    "OpenAPIConfig",
+    "Path",
     "PlainTextResponse",
+    "Query",
     "QueryParams",
     "RedirectResponse",
     "Request",
+    "RequestValidationError",
     "Response",
     "Route",
     "Router",
@@ -83,4 +108,6 @@ __all__ = [
     "WebSocketDisconnect",
     "WebSocketRoute",
     "WebSocketState",
+    "format_set_cookie",
+    "parse_cookie_header",
 ]

@@ -8,12 +8,17 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
+import trio
+
 from ._background import DEFAULT_SHUTDOWN_TIMEOUT, BackgroundTasks
 from ._convertors import Converter
 from ._datastructures import State
+from ._docs_page import OpenAPIDocs
 from ._errors import ExceptionHandler, ExceptionHandlers, HandlerKey
 from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._middleware.errors import ExceptionMiddleware, ServerErrorMiddleware
+from ._openapi import openapi_document
+from ._openapi_doc import OpenAPIConfig
 from ._router import Router, TrailingSlash
 from ._types import ASGIApp, Receive, Scope, Send
 
@@ -22,6 +27,7 @@ logger = logging.getLogger("trasgi_web")
 Hook = Callable[[], Any]
 Lifespan = Callable[["App"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 _F = TypeVar("_F", bound=Callable[..., Any])
+_DEFAULT_OPENAPI = OpenAPIConfig()
 
 
 class App(Router):
@@ -40,10 +46,16 @@ class App(Router):
         shutdown_timeout: Seconds background tasks get at shutdown.
         converters: Extra path converters by name.
         trailing_slash: See :class:`Router`.
+        openapi: The OpenAPI document's title, version and where it and
+            its docs page are served (``/openapi.json`` and ``/docs`` by
+            default); ``None`` serves neither.
+        max_threads: How many worker threads plain ``def`` handlers and
+            providers may occupy at once (the rest wait their turn).
 
     Attributes:
         state: Application-wide values (``app.state.db = ...``).
         background: The :class:`BackgroundTasks` of the application.
+        thread_limiter: The ``trio.CapacityLimiter`` of ``max_threads``.
     """
 
     def __init__(
@@ -56,6 +68,8 @@ class App(Router):
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         converters: Mapping[str, Converter] | None = None,
         trailing_slash: TrailingSlash = "redirect",
+        openapi: OpenAPIConfig | None = _DEFAULT_OPENAPI,
+        max_threads: int = 40,
     ) -> None:
         super().__init__(converters=converters, trailing_slash=trailing_slash)
         if timeout is not None and not timeout > 0:
@@ -66,6 +80,9 @@ class App(Router):
         self.shutdown_timeout = shutdown_timeout
         self.state = State()
         self.background = BackgroundTasks()
+        self.thread_limiter = trio.CapacityLimiter(max_threads)
+        self.openapi_config = openapi
+        self._openapi: dict[str, Any] | None = None
         self.exception_handlers = ExceptionHandlers()
         self.middleware: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = []
         self._lifespan_factory = lifespan
@@ -117,6 +134,17 @@ class App(Router):
 
         return decorate
 
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the routes, made on first use and kept.
+
+        Made with the default :class:`~trasgi_web.OpenAPIConfig` when the
+        application serves none.
+        """
+        if self._openapi is None:
+            config = self.openapi_config or _DEFAULT_OPENAPI
+            self._openapi = openapi_document(self.routes, config)
+        return self._openapi
+
     # -- the ASGI interface -------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -130,7 +158,10 @@ class App(Router):
         await self._stack(scope, receive, send)
 
     def _build_stack(self) -> ASGIApp:
-        app: ASGIApp = ExceptionMiddleware(super().__call__, self.exception_handlers)
+        app: ASGIApp = super().__call__
+        if self.openapi_config is not None:
+            app = OpenAPIDocs(app, self.openapi_config, self.openapi)
+        app = ExceptionMiddleware(app, self.exception_handlers)
         for cls, options in self.middleware:
             app = cls(app, **options)
         return ServerErrorMiddleware(app, self.exception_handlers, self.debug)

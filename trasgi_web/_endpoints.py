@@ -6,12 +6,18 @@ import dis
 import functools
 import inspect
 import types
+import typing
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
-from typing import Any
+from typing import Annotated, Any
 
+from ._connection import HTTPConnection
+from ._convertors import Converter, PathConverter, StringConverter
+from ._models import encode_json, is_model_instance
+from ._plan import Plan
 from ._responses import JSONResponse, PlainTextResponse, Response
 
-Handler = Callable[..., Awaitable[Any]]
+#: A route handler: ``async def``, or a plain ``def`` run in a worker thread.
+Handler = Callable[..., Any]
 
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _POSITIONAL = (
@@ -23,23 +29,48 @@ _POSITIONAL = (
 class Endpoint:
     """A handler with its calling convention worked out from its signature.
 
-    The first positional parameter that is not a path parameter receives
-    the request (or websocket); path parameters are passed by keyword.
+    A plain handler (an ``async def`` taking only the connection and path
+    parameters) is called directly: the first positional parameter that is
+    not a path parameter receives the request (or websocket), path
+    parameters come by keyword. Any other handler (typed parameters,
+    dependencies, a plain ``def``, or a declared ``status_code``) is called
+    through its :class:`~trasgi_web._plan.Plan`, made here once.
 
     Error handling:
-        ``TypeError`` if the handler is not an ``async def`` function;
-        ``ValueError`` if it cannot accept a path parameter, or requires a
-        parameter the framework cannot supply.
+        ``ValueError`` if a plain handler cannot accept a path parameter;
+        ``TypeError`` for a parameter nothing can supply (see ``_params.py``)
+        or a handler that is a generator.
     """
 
-    def __init__(self, func: Handler, path: str, param_names: Collection[str]) -> None:
+    def __init__(
+        self,
+        func: Handler,
+        path: str,
+        param_names: Collection[str],
+        *,
+        status_code: int | None = None,
+        body_allowed: bool = True,
+    ) -> None:
+        self.func = func
+        self.status_code = status_code
+        self.plan: Plan | None = None
+        parameters = _parameters(func)
+        # A declared status is applied to what the handler returns: that
+        # too is the plan's work.
+        typed = status_code is not None or not _is_plain(func, parameters, param_names)
+        if typed:
+            converters = _converters_of(param_names)
+            self.plan = Plan(func, path, converters, body_allowed=body_allowed)
+            # The route reads a JSON body first; then the plan's run waits
+            # only where the handler does.
+            self.cannot_wait = self.plan.waits_only_in_handler and cannot_wait(func)
+            self.takes_connection = True
+            return
         if not _is_async(func):
             raise TypeError(
                 f"handler {_name(func)} for {path!r} must be an async function"
             )
-        self.func = func
         self.cannot_wait = cannot_wait(func)
-        parameters = list(inspect.signature(func).parameters.values())
         takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
         named = {p.name for p in parameters if p.kind in _NAMED}
         for name in param_names:
@@ -50,15 +81,6 @@ class Endpoint:
                 )
         rest = [p for p in parameters if p.name not in param_names]
         self.takes_connection = bool(rest) and rest[0].kind in _POSITIONAL
-        for parameter in rest[1 if self.takes_connection else 0 :]:
-            if parameter.default is inspect.Parameter.empty and parameter.kind in (
-                *_POSITIONAL,
-                inspect.Parameter.KEYWORD_ONLY,
-            ):
-                raise ValueError(
-                    f"handler {_name(func)} requires {parameter.name!r}, which is "
-                    f"neither the request nor a path parameter of {path!r}"
-                )
 
     def __call__(
         self, connection: object, params: Mapping[str, Any]
@@ -70,6 +92,8 @@ class Endpoint:
         awaitable (from a callable only marked as a coroutine function) is
         wrapped, as callers step the result as a coroutine.
         """
+        if self.plan is not None:
+            return self._typed(connection, params)
         if self.takes_connection:
             awaitable = self.func(connection, **params)
         else:
@@ -77,6 +101,106 @@ class Endpoint:
         if isinstance(awaitable, types.CoroutineType):
             return awaitable
         return _wrap(awaitable)
+
+    async def _typed(self, connection: Any, params: Mapping[str, Any]) -> Any:
+        """A typed handler's call: its result rendered with the route's status."""
+        plan = self.plan
+        if plan is None:  # pragma: no cover - only called when there is one
+            raise RuntimeError("a plain handler has no plan")
+        return render(await plan.run(connection, params), self.status_code)
+
+
+def _is_plain(
+    func: Any, parameters: list[inspect.Parameter], param_names: Collection[str]
+) -> bool:
+    """Whether a handler takes nothing but the connection and path parameters.
+
+    Such a handler is called directly, as it always was; any other (a sync
+    one, one with typed parameters or providers) runs through its
+    :class:`~trasgi_web._plan.Plan`. A path parameter annotated with a type
+    its ``str`` converter does not make (``{id}`` with ``id: int``) is typed.
+    """
+    if not _is_async(func):
+        return False
+    converters = _converters_of(param_names)
+    rest = [p for p in parameters if p.name not in param_names]
+    for index, parameter in enumerate(rest):
+        if parameter.kind in _VARIADIC:
+            continue
+        if index > 0 or parameter.kind not in _POSITIONAL:
+            return False
+        if not _untyped_or_connection(parameter.annotation):
+            return False
+    return not any(
+        _wants_conversion(p.annotation, converters[p.name])
+        for p in parameters
+        if p.name in converters
+    )
+
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def _untyped_or_connection(annotation: Any) -> bool:
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return True
+    if isinstance(annotation, str):
+        # Not evaluated (imported only for type checkers): judged by name.
+        return annotation.rpartition(".")[2] in _CONNECTION_NAMES
+    return isinstance(annotation, type) and issubclass(annotation, HTTPConnection)
+
+
+_CONNECTION_NAMES = frozenset({"Request", "WebSocket", "HTTPConnection"})
+
+
+def _wants_conversion(annotation: Any, converter: Converter) -> bool:
+    if isinstance(annotation, str):
+        return False  # not evaluated: the converter's value, as before typing
+    if typing.get_origin(annotation) is Annotated:
+        return True
+    text = isinstance(converter, StringConverter | PathConverter)
+    return text and annotation not in (inspect.Parameter.empty, str, Any)
+
+
+def _parameters(func: Any) -> list[inspect.Parameter]:
+    """The handler's parameters, annotations evaluated where they can be.
+
+    Annotations that do not evaluate (a name imported only for type
+    checkers) stay strings: a handler taking only the connection and path
+    parameters is still plain with them, and any other is refused by its
+    plan, which needs them evaluated.
+    """
+    try:
+        signature = inspect.signature(func, eval_str=True)
+    except NameError:
+        signature = inspect.signature(func)
+    return list(signature.parameters.values())
+
+
+def _converters_of(param_names: Collection[str]) -> Mapping[str, Converter]:
+    if isinstance(param_names, Mapping):
+        return param_names
+    return dict.fromkeys(param_names, StringConverter())
+
+
+def render(result: Any, status_code: int | None) -> Any:
+    """A typed handler's result: models and containers as JSON (msgspec).
+
+    A :class:`Response` or a ``(body, status)`` tuple is left as it is;
+    ``None`` becomes an empty response when the route declares a status
+    (``status_code=204``); anything else is JSON, with the route's status.
+    """
+    if isinstance(result, Response | tuple):
+        return result
+    if result is None and status_code is not None:
+        return Response(status_code=status_code)
+    if isinstance(result, str | bytes):
+        response = to_response(result)
+    else:
+        response = Response(encode_json(result), media_type="application/json")
+    if status_code is not None:
+        response.status_code = status_code
+    return response
 
 
 async def _wrap(awaitable: Awaitable[Any]) -> Any:
@@ -164,6 +288,8 @@ def _from_body(body: Any, status: int, headers: Mapping[str, str] | None) -> Res
         return PlainTextResponse(body, status, headers)
     if isinstance(body, bytes | bytearray | memoryview):
         return Response(body, status, headers, "application/octet-stream")
+    if is_model_instance(body):
+        return Response(encode_json(body), status, headers, "application/json")
     hint = " (return Response(status_code=204) for no content)" if body is None else ""
     raise TypeError(
         f"a handler cannot return {type(body).__name__}{hint}; return a Response, "

@@ -12,6 +12,7 @@ from typing import Any, Union
 from ._exceptions import HTTPException
 from ._request import Request
 from ._responses import PlainTextResponse, Response
+from ._validation import RequestValidationError, request_validation_handler
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup
@@ -29,7 +30,8 @@ class ExceptionHandlers:
 
     def __init__(self) -> None:
         self.handlers: dict[HandlerKey, ExceptionHandler] = {
-            HTTPException: http_exception_handler
+            HTTPException: http_exception_handler,
+            RequestValidationError: request_validation_handler,
         }
 
     def add(self, key: HandlerKey, handler: ExceptionHandler) -> None:

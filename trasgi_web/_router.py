@@ -6,16 +6,21 @@ The entries it holds, and how each matches a request, are in ``_routes.py``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from ._convertors import Converter, default_converters
 from ._endpoints import Handler
 from ._exceptions import HTTPException
+from ._openapi_doc import DocOptions, OperationDoc
 from ._patterns import compile_path
 from ._responses import RedirectResponse, Response
 from ._routes import UNSET, BaseRoute, Match, Mount, Route, WebSocketRoute, _Unset
 from ._types import ASGIApp, Receive, Scope, Send
 from ._url import URL, route_path
+
+if TYPE_CHECKING:
+    # Only read by type checkers: at run time the annotation stays a string.
+    from typing_extensions import Unpack
 
 _H = TypeVar("_H", bound=Handler)
 
@@ -97,8 +102,18 @@ class Router:
         timeout: float | _Unset | None = UNSET,
         max_body_size: int | _Unset | None = UNSET,
         cancel_on_disconnect: bool = True,
+        status_code: int | None = None,
+        **doc: Unpack[DocOptions],
     ) -> Route:
-        """Add an HTTP route for ``self.prefix + path``; return it."""
+        """Add an HTTP route for ``self.prefix + path``; return it.
+
+        ``status_code`` is described at :class:`Route`. The documentation
+        options are what the OpenAPI document says of the operation:
+        ``tags``, ``summary`` and ``description`` (from the docstring by
+        default), ``responses`` (a status to a description or a model),
+        ``include_in_schema``, ``deprecated``, ``operation_id`` and
+        ``security`` (as ``[{"bearer": []}]``).
+        """
         route = Route(
             self.prefix + path,
             endpoint,
@@ -108,6 +123,8 @@ class Router:
             max_body_size=max_body_size,
             cancel_on_disconnect=cancel_on_disconnect,
             converters=dict(self.converters),
+            status_code=status_code,
+            doc=OperationDoc(**doc),
         )
         self._add(route)
         return route
@@ -161,6 +178,8 @@ class Router:
         timeout: float | _Unset | None = UNSET,
         max_body_size: int | _Unset | None = UNSET,
         cancel_on_disconnect: bool = True,
+        status_code: int | None = None,
+        **doc: Unpack[DocOptions],
     ) -> Callable[[_H], _H]:
         """Decorator form of :meth:`add_route`; returns the handler unchanged."""
 
@@ -173,6 +192,8 @@ class Router:
                 timeout=timeout,
                 max_body_size=max_body_size,
                 cancel_on_disconnect=cancel_on_disconnect,
+                status_code=status_code,
+                **doc,
             )
             return endpoint
 

@@ -23,15 +23,19 @@ import trio
 
 from ._concurrency import run_beside_once_waiting
 from ._convertors import Converter
+from ._depends import run_with_cleanups
 from ._endpoints import Endpoint, Handler, finish_at_once, to_response
 from ._exceptions import HTTPException, WebSocketDisconnect
 from ._inbox import Inbox
 from ._limits import DEFAULT_MAX_BODY_SIZE
+from ._openapi_doc import OperationDoc
 from ._patterns import CompiledPath, compile_path
+from ._plan import Plan
 from ._request import ClientDisconnect, Request
 from ._responses import Response
 from ._types import ASGIApp, Receive, Scope, Send
 from ._url import route_path
+from ._validation import RequestValidationError
 from ._websocket import CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, WebSocket
 
 logger = logging.getLogger("trasgi_web")
@@ -69,11 +73,16 @@ class Route:
         max_body_size: Bytes of request body allowed (413 beyond).
         cancel_on_disconnect: Whether the handler is cancelled when its
             client leaves.
+        status_code: The status of a typed handler's answer when it returns
+            a value rather than a response (``201``, or ``204`` with
+            ``None``); also the success status the OpenAPI document shows.
+        doc: What the OpenAPI document says of the operation.
 
     Error handling:
         ``ValueError`` at definition for an invalid pattern, an invalid
         method or a handler that does not fit the pattern; ``TypeError`` for
-        a handler that is not ``async``.
+        a handler parameter nothing can supply (one without annotation that
+        is neither the request nor a path parameter, for one).
     """
 
     def __init__(
@@ -87,6 +96,8 @@ class Route:
         max_body_size: int | _Unset | None = UNSET,
         cancel_on_disconnect: bool = True,
         converters: Mapping[str, Converter],
+        status_code: int | None = None,
+        doc: OperationDoc | None = None,
     ) -> None:
         self.compiled: CompiledPath = compile_path(path, converters)
         self.path = path
@@ -94,7 +105,11 @@ class Route:
         self.name = name if name is not None else _default_name(endpoint)
         self.explicit_name = name is not None
         self.endpoint = endpoint
-        self._call = Endpoint(endpoint, path, list(self.compiled.converters))
+        self.status_code = status_code
+        self.doc = doc or OperationDoc()
+        self._call = Endpoint(
+            endpoint, path, self.compiled.converters, status_code=status_code
+        )
         self.timeout = _check_timeout(path, timeout)
         self.max_body_size = max_body_size
         self.cancel_on_disconnect = cancel_on_disconnect
@@ -111,7 +126,14 @@ class Route:
             max_body_size=self.max_body_size,
             cancel_on_disconnect=self.cancel_on_disconnect,
             converters=self._converters,
+            status_code=self.status_code,
+            doc=self.doc,
         )
+
+    @property
+    def plan(self) -> Plan | None:
+        """How the handler's typed parameters are read (``None``: it has none)."""
+        return self._call.plan
 
     @property
     def allowed_methods(self) -> frozenset[str]:
@@ -148,6 +170,15 @@ class Route:
         request = Request(scope, inbox.receive, self._body_limit(scope))
         if scope["method"] == "HEAD":
             send = _without_body(send)
+        plan = self._call.plan
+        if plan is None or not plan.needs_cleanups:
+            await self._respond(request, inbox, send)
+        else:
+            # Providers that yield finish after the response (or the error).
+            await run_with_cleanups(scope, lambda: self._respond(request, inbox, send))
+
+    async def _respond(self, request: Request, inbox: Inbox, send: Send) -> None:
+        scope = request.scope
         try:
             finished, response = await self._run_handler(request, inbox)
             if finished and response is not None:
@@ -178,6 +209,12 @@ class Route:
         Error handling:
             :class:`HTTPException` 504 when the deadline passed first.
         """
+        plan = self._call.plan
+        if plan is not None and plan.reads_json:
+            # Read before the handler runs: a typed handler that then does not
+            # wait needs no disconnect watcher at all, and a JSON body is held
+            # whole in memory anyway (forms, which spool, are read inside).
+            await request.body()
         if self._call.cannot_wait:
             # Nothing could cancel it: no scope, no watcher (see cannot_wait).
             result = finish_at_once(self._call(request, request.path_params))
@@ -232,7 +269,8 @@ class WebSocketRoute:
     """A websocket route: a path pattern and a handler taking a ``WebSocket``.
 
     A handler that returns without closing closes with 1000; one that raises
-    :class:`HTTPException` closes with 1008 (before accepting, the server
+    :class:`HTTPException`, or whose typed parameters are invalid, closes
+    with 1008 (before accepting, the server
     answers the handshake with 403); any other exception is logged and
     closes with 1011.
     """
@@ -250,7 +288,9 @@ class WebSocketRoute:
         self.name = name if name is not None else _default_name(endpoint)
         self.explicit_name = name is not None
         self.endpoint = endpoint
-        self._call = Endpoint(endpoint, path, list(self.compiled.converters))
+        self._call = Endpoint(
+            endpoint, path, self.compiled.converters, body_allowed=False
+        )
         self._converters = converters
 
     def with_prefix(self, prefix: str) -> WebSocketRoute:
@@ -276,12 +316,25 @@ class WebSocketRoute:
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the handler with a :class:`WebSocket`; close it if left open."""
         websocket = WebSocket(scope, receive, send)
+        plan = self._call.plan
+        if plan is None or not plan.needs_cleanups:
+            await self._converse(websocket)
+        else:
+            await run_with_cleanups(scope, lambda: self._converse(websocket))
+
+    async def _converse(self, websocket: WebSocket) -> None:
+        scope = websocket.scope
         try:
             await self._call(websocket, scope.get("path_params", {}))
         except WebSocketDisconnect:
             return
         except HTTPException as exc:
             await _close_quietly(websocket, CLOSE_POLICY_VIOLATION, exc.detail)
+            return
+        except RequestValidationError as exc:
+            # Before accepting, this refuses the handshake with 403.
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors)
+            await _close_quietly(websocket, CLOSE_POLICY_VIOLATION, f"Invalid {fields}")
             return
         except Exception:
             logger.exception("Exception in websocket handler for %s", scope.get("path"))

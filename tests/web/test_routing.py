@@ -1,5 +1,6 @@
 """Routing through the real server: 404/405/HEAD/OPTIONS, slashes, mounts."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -324,11 +325,11 @@ async def handler_with_id(request: Request, id: int) -> str:
     return ""
 
 
-def sync_handler(request: Request) -> str:
-    return ""
+def generator_handler(request: Request) -> Iterator[str]:
+    yield ""
 
 
-async def needs_extra(request: Request, extra: str) -> str:
+async def needs_extra(request: Request, extra) -> str:  # type: ignore[no-untyped-def]
     return ""
 
 
@@ -344,13 +345,13 @@ async def needs_extra(request: Request, extra: str) -> str:
         ),
         (
             lambda app: app.add_route("/x", needs_extra),
-            ValueError,
-            "requires 'extra'",
+            TypeError,
+            "parameter 'extra' of needs_extra of '/x' has no annotation",
         ),
         (
-            lambda app: app.add_route("/x", sync_handler),
+            lambda app: app.add_route("/x", generator_handler),
             TypeError,
-            "must be an async function",
+            "is a generator; only providers may yield",
         ),
         (
             lambda app: app.add_route("/x", handler, ["G ET"]),
