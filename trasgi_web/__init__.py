@@ -10,8 +10,19 @@ receive and send at once. It runs on any ASGI server that runs trio.
 """
 
 from ._app import App as App
+from ._auth import AuthCredentials as AuthCredentials
+from ._auth import AuthenticationBackend as AuthenticationBackend
+from ._auth import AuthenticationError as AuthenticationError
+from ._auth import AuthenticationMiddleware as AuthenticationMiddleware
+from ._auth import BaseUser as BaseUser
+from ._auth import Requires as Requires
+from ._auth import SimpleUser as SimpleUser
+from ._auth import UnauthenticatedUser as UnauthenticatedUser
+from ._auth import requires as requires
 from ._background import BackgroundTasks as BackgroundTasks
 from ._convertors import Converter as Converter
+from ._csrf import CSRFMiddleware as CSRFMiddleware
+from ._csrf import csrf_token as csrf_token
 from ._datastructures import Headers as Headers
 from ._datastructures import MultiDict as MultiDict
 from ._datastructures import MutableHeaders as MutableHeaders
@@ -20,6 +31,8 @@ from ._datastructures import State as State
 from ._exceptions import HTTPException as HTTPException
 from ._exceptions import WebSocketDisconnect as WebSocketDisconnect
 from ._files import FileResponse as FileResponse
+from ._flash import flash as flash
+from ._flash import get_flashed_messages as get_flashed_messages
 from ._forms import FormLimits as FormLimits
 from ._middleware.cors import CORSMiddleware as CORSMiddleware
 from ._middleware.gzip import GZipMiddleware as GZipMiddleware
@@ -37,9 +50,13 @@ from ._routes import Match as Match
 from ._routes import Mount as Mount
 from ._routes import Route as Route
 from ._routes import WebSocketRoute as WebSocketRoute
+from ._sessions import MemorySessionStore as MemorySessionStore
+from ._sessions import SessionMiddleware as SessionMiddleware
+from ._sessions import SessionStore as SessionStore
 from ._sse import EventSourceResponse as EventSourceResponse
 from ._sse import ServerSentEvent as ServerSentEvent
 from ._staticfiles import StaticFiles as StaticFiles
+from ._templates import Jinja2Templates as Jinja2Templates
 from ._uploads import FormData as FormData
 from ._uploads import UploadFile as UploadFile
 from ._url import URL as URL
@@ -49,8 +66,14 @@ from ._websocket import WebSocketState as WebSocketState
 __all__ = [
     "URL",
     "App",
+    "AuthCredentials",
+    "AuthenticationBackend",
+    "AuthenticationError",
+    "AuthenticationMiddleware",
     "BackgroundTasks",
+    "BaseUser",
     "CORSMiddleware",
+    "CSRFMiddleware",
     "ClientDisconnect",
     "Converter",
     "EventSourceResponse",
@@ -62,7 +85,9 @@ __all__ = [
     "HTTPException",
     "Headers",
     "JSONResponse",
+    "Jinja2Templates",
     "Match",
+    "MemorySessionStore",
     "Mount",
     "MultiDict",
     "MutableHeaders",
@@ -70,17 +95,26 @@ __all__ = [
     "QueryParams",
     "RedirectResponse",
     "Request",
+    "Requires",
     "Response",
     "Route",
     "Router",
     "ServerSentEvent",
+    "SessionMiddleware",
+    "SessionStore",
+    "SimpleUser",
     "State",
     "StaticFiles",
     "StreamingResponse",
     "TrustedHostMiddleware",
+    "UnauthenticatedUser",
     "UploadFile",
     "WebSocket",
     "WebSocketDisconnect",
     "WebSocketRoute",
     "WebSocketState",
+    "csrf_token",
+    "flash",
+    "get_flashed_messages",
+    "requires",
 ]

@@ -5,6 +5,23 @@ import pathlib
 import trasgi_web
 
 EXPECTED = {
+    "AuthCredentials",
+    "AuthenticationBackend",
+    "AuthenticationError",
+    "AuthenticationMiddleware",
+    "BaseUser",
+    "CSRFMiddleware",
+    "Jinja2Templates",
+    "MemorySessionStore",
+    "Requires",
+    "SessionMiddleware",
+    "SessionStore",
+    "SimpleUser",
+    "UnauthenticatedUser",
+    "csrf_token",
+    "flash",
+    "get_flashed_messages",
+    "requires",
     "App",
     "BackgroundTasks",
     "CORSMiddleware",
