@@ -2,6 +2,7 @@
 
 import base64
 import pathlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -127,7 +128,7 @@ async def test_event_data_is_the_json_of_json_responses() -> None:
 
     @app.get("/events")
     async def events() -> EventSourceResponse:
-        async def one() -> object:
+        async def one() -> AsyncIterator[object]:
             yield value
 
         return EventSourceResponse(one())
