@@ -20,6 +20,7 @@ from ._auth import SimpleUser as SimpleUser
 from ._auth import UnauthenticatedUser as UnauthenticatedUser
 from ._auth import requires as requires
 from ._background import BackgroundTasks as BackgroundTasks
+from ._connection import HTTPConnection as HTTPConnection
 from ._convertors import Converter as Converter
 from ._csrf import CSRFMiddleware as CSRFMiddleware
 from ._csrf import csrf_token as csrf_token
@@ -82,6 +83,7 @@ __all__ = [
     "FormLimits",
     "GZipMiddleware",
     "HTMLResponse",
+    "HTTPConnection",
     "HTTPException",
     "Headers",
     "JSONResponse",

@@ -12,6 +12,7 @@ from trasgi_web import (
     AuthenticationError,
     AuthenticationMiddleware,
     BaseUser,
+    HTTPConnection,
     PlainTextResponse,
     Request,
     Requires,
@@ -21,7 +22,6 @@ from trasgi_web import (
     WebSocket,
     requires,
 )
-from trasgi_web._connection import HTTPConnection
 
 USERS = {"ada-token": ("ada", ["read"]), "root-token": ("root", ["read", "admin"])}
 

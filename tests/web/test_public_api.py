@@ -5,6 +5,7 @@ import pathlib
 import trasgi_web
 
 EXPECTED = {
+    "HTTPConnection",
     "AuthCredentials",
     "AuthenticationBackend",
     "AuthenticationError",

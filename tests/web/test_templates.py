@@ -11,6 +11,7 @@ from trasgi.testing import open_client
 from trasgi_web import (
     App,
     CSRFMiddleware,
+    HTTPConnection,
     Jinja2Templates,
     RedirectResponse,
     Request,
@@ -18,7 +19,6 @@ from trasgi_web import (
     flash,
     get_flashed_messages,
 )
-from trasgi_web._connection import HTTPConnection
 from trasgi_web._templates import PIECES_PER_CHECKPOINT
 
 TEMPLATES = {
