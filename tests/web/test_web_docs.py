@@ -33,7 +33,7 @@ def blocks() -> list[Any]:
 
 def test_pages_exist_and_have_runnable_blocks() -> None:
     assert all(page.exists() for page in PAGES)
-    assert len(PAGES) == 4
+    assert len(PAGES) == 5
     assert len(blocks()) >= 10
 
 
