@@ -90,6 +90,23 @@ class MemorySessionStore:
         self._sessions.pop(session_id, None)
 
 
+class Session(dict[str, Any]):
+    """``request.session``: a ``dict`` that notices being cleared.
+
+    With a store, a session cleared during a request (as a login or a logout
+    should) is saved under a new identifier and the old one is deleted: an
+    identifier planted in a browser before the login is worth nothing after
+    it (session fixation).
+    """
+
+    def clear(self) -> None:
+        """Remove every item, and renew the identifier when saved in a store."""
+        super().clear()
+        self.renewed = True
+
+    renewed = False
+
+
 class CookieState(enum.Enum):
     """What the request's session cookie turned out to be."""
 
@@ -170,7 +187,7 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         loaded = await self._load(scope)
-        scope["session"] = loaded.data
+        scope["session"] = Session(loaded.data)
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
@@ -214,7 +231,11 @@ class SessionMiddleware:
         if self.store is None:
             value = self._serializer.dumps(data)
         else:
-            session_id = loaded.session_id or secrets.token_urlsafe(32)
+            session_id = loaded.session_id
+            if session_id is not None and getattr(data, "renewed", False):
+                await self.store.delete(session_id)
+                session_id = None
+            session_id = session_id or secrets.token_urlsafe(32)
             await self.store.save(session_id, data, self.max_age)
             value = self._serializer.dumps(session_id)
         cookie = self._cookie(scope, value, max_age=self.max_age)

@@ -94,3 +94,13 @@ async def test_cookies_can_be_given_to_open_websocket() -> None:
         cookies = dict(client.cookies)
     async with open_websocket(app, "/ws", cookies=cookies, lifespan=True) as ws:
         assert await ws.receive_text() == "hello grace"
+
+
+async def test_cookies_set_by_hand_reach_the_websocket() -> None:
+    async with open_client(app_with_state()) as client:
+        await client.post("/login/ada")
+        session = client.cookies["session"]
+        client.cookies.clear()
+        client.cookies.set("session", session)
+        async with client.websocket_connect("/ws") as ws:
+            assert await ws.receive_text() == "hello ada"

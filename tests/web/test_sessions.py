@@ -305,3 +305,28 @@ async def test_lifespan_passes_through() -> None:
     async with open_client(app):
         pass
     assert started == [True]
+
+
+async def test_a_cleared_store_session_gets_a_new_identifier() -> None:
+    store = MemorySessionStore()
+    app = session_app(store=store)
+
+    @app.post("/login/{name}")
+    async def login(request: Request, name: str) -> str:
+        request.session.clear()
+        request.session["user"] = name
+        return "ok"
+
+    async with open_client(app) as client:
+        await client.post("/set/theme/dark")
+        before = client.cookies["session"]
+        [old_id] = store._sessions
+        await client.post("/login/ada")
+        after = client.cookies["session"]
+        [new_id] = store._sessions
+        assert (before, old_id) != (after, new_id)
+        assert (await client.get("/")).json() == {"user": "ada"}
+        # The identifier from before the login no longer opens a session.
+        client.cookies.clear()
+        client.cookies.set("session", before)
+        assert (await client.get("/")).json() == {}

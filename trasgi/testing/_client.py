@@ -69,7 +69,8 @@ class TestClient(httpx.AsyncClient):
         cookies = {
             cookie.name: cookie.value or ""
             for cookie in self.cookies.jar
-            if cookie.domain.lstrip(".") in (host, f"{host}.local")
+            # No domain: set by hand with client.cookies.set(name, value).
+            if not cookie.domain or cookie.domain.lstrip(".") in (host, f"{host}.local")
         }
         return open_websocket(
             self._served_app,
