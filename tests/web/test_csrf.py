@@ -8,6 +8,7 @@ from trasgi.testing import WebSocketDenied, open_client, open_websocket
 from trasgi_web import (
     App,
     CSRFMiddleware,
+    FormLimits,
     Request,
     SessionMiddleware,
     WebSocket,
@@ -188,3 +189,38 @@ async def test_cross_origin_websockets_with_cookies_are_refused() -> None:
 async def test_the_lifespan_passes_through() -> None:
     async with open_client(csrf_app()) as client:
         assert (await client.get("/form")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "status", "detail"),
+    [
+        ({}, [("f", ("a", b"1")), ("f", ("b", b"2"))], 400, "Too many files (limit 1)"),
+        ({"a": "1", "b": "2", "c": "3"}, [], 400, "Too many form fields (limit 3)"),
+        ({"title": "x" * 51}, [], 413, "Form field 'title' exceeds 50 bytes"),
+        ({"title": "short"}, [("f", ("a", b"1"))], 200, "short"),
+    ],
+)
+async def test_the_handlers_form_limits_hold_after_the_check(
+    data: dict[str, str], files: list[Any], status: int, detail: str
+) -> None:
+    # The check reads the form first, with the default limits; the handler's
+    # stricter ones still apply to what it gets.
+    app = App()
+
+    @app.get("/form")
+    async def form(request: Request) -> str:
+        return csrf_token(request)
+
+    @app.post("/strict")
+    async def strict(request: Request) -> str:
+        limits = FormLimits(max_files=1, max_fields=3, max_part_size=50)
+        return str((await request.form(limits)).get("title"))
+
+    app.add_middleware(CSRFMiddleware)
+    app.add_middleware(SessionMiddleware, secret_key="k")
+    async with open_client(app) as client:
+        token = (await client.get("/form")).text
+        response = await client.post(
+            "/strict", data={**data, "csrf_token": token}, files=files or None
+        )
+    assert (response.status_code, response.text) == (status, detail)
