@@ -322,8 +322,8 @@ async def open_websocket(
         headers: More request headers: a mapping, or ``(name, value)``
             pairs of ``str`` or ``bytes``.
         cookies: Sent in a ``Cookie`` header (an httpx client's
-            ``cookies`` will do; :meth:`TestClient.websocket_connect
-            <trasgi.testing.TestClient.websocket_connect>` passes them).
+            ``cookies`` will do; :meth:`~trasgi.testing.TestClient.websocket_connect`
+            passes them).
         compression: Offer permessage-deflate, as browsers do (RFC 7692).
         config: Server options (``ws_max_size``, ping interval...); the
             defaults when omitted.
