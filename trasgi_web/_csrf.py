@@ -8,10 +8,10 @@ defences apply to every request with an unsafe method (RFC 9110 section
 * :class:`CSRFMiddleware` refuses one whose ``Origin`` (or, without it,
   ``Referer``) names another origin, before the application runs; it
   refuses cross-origin websocket handshakes that carry cookies too.
-* The route then compares the token sent in the ``X-CSRF-Token`` header or
-  the ``csrf_token`` form field with the one kept in the session
-  (:func:`csrf_token` puts it there, for templates and forms), in constant
-  time.
+* The route then checks the token sent in the ``X-CSRF-Token`` header or
+  the ``csrf_token`` form field against the secret kept in the session
+  (:func:`csrf_token` makes it, and gives it masked for templates and
+  forms), in constant time.
 
 Requests without cookies (an API client sending ``Authorization``) are not
 checked: nothing a browser adds on its own authenticates them.
@@ -19,6 +19,7 @@ checked: nothing a browser adds on its own authenticates them.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import secrets
 from collections.abc import Iterable
@@ -39,21 +40,57 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _HTTP_SCHEME = {"ws": "http", "wss": "https"}
+#: Bytes of the session's secret, and of each token's mask.
+_SECRET_BYTES = 32
 
 Origin = tuple[str, str, int]
 
 
 def csrf_token(conn: HTTPConnection) -> str:
-    """The session's CSRF token, made on first use; put it in every form.
+    """A CSRF token for this session; put one in every form.
+
+    The session keeps one secret, made on first use. Each call returns it
+    masked with new random bytes, so that no two pages carry the same
+    string: a compressed page that also reflects what an attacker sends
+    would otherwise let the secret be guessed from the compressed size
+    (the BREACH attack). Every masked form of the secret is accepted.
 
     Error handling:
         ``RuntimeError`` without :class:`~trasgi_web.SessionMiddleware`.
     """
-    token = conn.session.get(SESSION_KEY)
-    if not isinstance(token, str) or not token:
-        token = secrets.token_urlsafe(32)
-        conn.session[SESSION_KEY] = token
-    return token
+    secret = _stored_secret(conn)
+    if secret is None:
+        secret = secrets.token_bytes(_SECRET_BYTES)
+        conn.session[SESSION_KEY] = secret.hex()
+    mask = secrets.token_bytes(_SECRET_BYTES)
+    return base64.urlsafe_b64encode(mask + _xor(mask, secret)).decode()
+
+
+def _stored_secret(conn: HTTPConnection) -> bytes | None:
+    """The session's secret; ``None`` if absent or not of the expected shape."""
+    stored = conn.session.get(SESSION_KEY)
+    if not isinstance(stored, str):
+        return None
+    try:
+        secret = bytes.fromhex(stored)
+    except ValueError:
+        return None
+    return secret if len(secret) == _SECRET_BYTES else None
+
+
+def _xor(mask: bytes, data: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(mask, data, strict=True))
+
+
+def _unmask(token: str) -> bytes | None:
+    """The secret inside a token from :func:`csrf_token`; ``None`` if malformed."""
+    try:
+        raw = base64.urlsafe_b64decode(token.encode())
+    except (ValueError, UnicodeEncodeError):
+        return None
+    if len(raw) != 2 * _SECRET_BYTES:
+        return None
+    return _xor(raw[:_SECRET_BYTES], raw[_SECRET_BYTES:])
 
 
 class CSRFPolicy:
@@ -143,16 +180,17 @@ async def check_csrf(request: Request) -> None:
     method = request.scope.get("method")
     if not isinstance(policy, CSRFPolicy) or method in SAFE_METHODS:
         return
-    expected = request.session.get(SESSION_KEY)
+    expected = _stored_secret(request)
     sent = request.headers.get(policy.header_name)
     content_type = request.headers.get("content-type", "").lower()
     if sent is None and content_type.startswith(_FORM_TYPES):
         form = await request.form()
         field = form.get(policy.field_name)
         sent = field if isinstance(field, str) else None
-    if not isinstance(expected, str) or sent is None:
+    if expected is None or sent is None:
         raise HTTPException(403, "CSRF token missing")
-    if not hmac.compare_digest(expected.encode(), sent.encode()):
+    unmasked = _unmask(sent)
+    if unmasked is None or not hmac.compare_digest(unmasked, expected):
         raise HTTPException(403, "CSRF token incorrect")
 
 

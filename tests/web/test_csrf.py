@@ -48,8 +48,12 @@ def csrf_app(**options: Any) -> App:
 async def test_a_form_with_the_token_is_accepted() -> None:
     async with open_client(csrf_app()) as client:
         token = (await client.get("/form")).text
-        # The same token for the whole session.
-        assert (await client.get("/form")).text == token
+        # Masked anew each time (BREACH): another string, as valid.
+        other = (await client.get("/form")).text
+        assert other != token
+        assert (
+            await client.post("/notes", data={"csrf_token": other})
+        ).status_code == 200
         response = await client.post(
             "/notes", data={"title": "groceries", "csrf_token": token}
         )
@@ -196,7 +200,7 @@ async def test_the_lifespan_passes_through() -> None:
     [
         ({}, [("f", ("a", b"1")), ("f", ("b", b"2"))], 400, "Too many files (limit 1)"),
         ({"a": "1", "b": "2", "c": "3"}, [], 400, "Too many form fields (limit 3)"),
-        ({"title": "x" * 51}, [], 413, "Form field 'title' exceeds 50 bytes"),
+        ({"title": "x" * 101}, [], 413, "Form field 'title' exceeds 100 bytes"),
         ({"title": "short"}, [("f", ("a", b"1"))], 200, "short"),
     ],
 )
@@ -213,7 +217,7 @@ async def test_the_handlers_form_limits_hold_after_the_check(
 
     @app.post("/strict")
     async def strict(request: Request) -> str:
-        limits = FormLimits(max_files=1, max_fields=3, max_part_size=50)
+        limits = FormLimits(max_files=1, max_fields=3, max_part_size=100)
         return str((await request.form(limits)).get("title"))
 
     app.add_middleware(CSRFMiddleware)
@@ -224,3 +228,46 @@ async def test_the_handlers_form_limits_hold_after_the_check(
             "/strict", data={**data, "csrf_token": token}, files=files or None
         )
     assert (response.status_code, response.text) == (status, detail)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"not base64 at all!",
+        b"c2hvcnQ=",  # base64, but not 64 bytes
+        "\u00e9t\u00e9".encode("latin-1"),
+    ],
+)
+async def test_malformed_tokens_are_refused(sent: bytes) -> None:
+    async with open_client(csrf_app()) as client:
+        await client.get("/form")
+        response = await client.post("/api", json={}, headers={b"x-csrf-token": sent})
+    assert (response.status_code, response.text) == (403, "CSRF token incorrect")
+
+
+async def test_a_token_of_another_session_is_refused() -> None:
+    app = csrf_app()
+    async with open_client(app) as first, open_client(app) as second:
+        token = (await first.get("/form")).text
+        await second.get("/form")
+        response = await second.post("/api", json={}, headers={"x-csrf-token": token})
+    assert (response.status_code, response.text) == (403, "CSRF token incorrect")
+
+
+@pytest.mark.parametrize("planted", ["zz" * 32, "ab", 42])
+async def test_a_session_secret_of_another_shape_is_replaced(planted: Any) -> None:
+    app = csrf_app()
+
+    @app.post("/plant")
+    async def plant(request: Request) -> str:
+        request.session["_csrf_token"] = planted
+        return "planted"
+
+    async with open_client(app) as client:
+        # No cookies yet: not checked.
+        assert (await client.post("/plant")).text == "planted"
+        refused = await client.post("/api", json={}, headers={"x-csrf-token": "x"})
+        assert (refused.status_code, refused.text) == (403, "CSRF token missing")
+        token = (await client.get("/form")).text
+        accepted = await client.post("/api", json=[1], headers={"x-csrf-token": token})
+        assert accepted.json() == [1]
