@@ -74,6 +74,36 @@ class HTTPConnection:
         """Per-connection state: a copy of what the lifespan stored (ASGI spec)."""
         return State(self.scope.setdefault("state", {}))
 
+    @property
+    def session(self) -> dict[str, Any]:
+        """The session dict :class:`~trasgi_web.SessionMiddleware` loaded.
+
+        Error handling:
+            ``RuntimeError`` if no ``SessionMiddleware`` wraps the application.
+        """
+        session: dict[str, Any] = _installed(self.scope, "session", "SessionMiddleware")
+        return session
+
+    @property
+    def user(self) -> Any:
+        """Who :class:`~trasgi_web.AuthenticationMiddleware` found making the request.
+
+        Error handling:
+            ``RuntimeError`` if no ``AuthenticationMiddleware`` wraps the
+            application.
+        """
+        return _installed(self.scope, "user", "AuthenticationMiddleware")
+
+    @property
+    def auth(self) -> Any:
+        """The :class:`~trasgi_web.AuthCredentials` of :attr:`user`.
+
+        Error handling:
+            ``RuntimeError`` if no ``AuthenticationMiddleware`` wraps the
+            application.
+        """
+        return _installed(self.scope, "auth", "AuthenticationMiddleware")
+
     def url_for(self, name: str, /, **params: Any) -> str:
         """The path of the route ``name`` with ``params``, ``root_path`` included.
 
@@ -82,3 +112,12 @@ class HTTPConnection:
             parameters do not fit it.
         """
         return self.root_path + self.app.url_for(name, **params)
+
+
+def _installed(scope: Scope, key: str, middleware: str) -> Any:
+    try:
+        return scope[key]
+    except KeyError:
+        raise RuntimeError(
+            f"request.{key} needs {middleware}: app.add_middleware({middleware}, ...)"
+        ) from None

@@ -61,8 +61,13 @@ def format_set_cookie(
     if not _TOKEN.fullmatch(key):
         raise ValueError(f"cookie name {key!r} is not an RFC 6265 token")
     if not _COOKIE_VALUE.fullmatch(value):
+        # RFC 6265 section 4.1.1 leaves encoding to the server; base64url
+        # uses only characters a cookie-octet allows.
         raise ValueError(
-            f"cookie value for {key!r} has characters a cookie cannot hold"
+            f"cookie value for {key!r} has characters a cookie cannot hold "
+            "(spaces, quotes, commas, semicolons, backslashes or non-ASCII; RFC "
+            "6265 section 4.1.1): encode it first, for instance as base64url "
+            "with base64.urlsafe_b64encode(value.encode()).decode()"
         )
     parts = [f"{key}={value}"]
     if max_age is not None:

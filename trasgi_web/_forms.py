@@ -235,3 +235,25 @@ class _MultipartReader:
         elif self._text is not None:
             self._items.append((self._name, self._text.decode("utf-8", "replace")))
             self._text = None
+
+
+def check_parsed(form: FormData, limits: FormLimits) -> None:
+    """Hold a form parsed earlier, under other limits, to ``limits``.
+
+    A form is parsed once per request; when a first reader (the CSRF check)
+    used other limits than the handler asks for, the handler's still apply.
+
+    Error handling:
+        :class:`HTTPException` 400 or 413, with the messages of parsing.
+    """
+    items = form.multi_items()
+    files = sum(isinstance(value, UploadFile) for _, value in items)
+    if files > limits.max_files:
+        raise HTTPException(400, f"Too many files (limit {limits.max_files})")
+    if len(items) - files > limits.max_fields:
+        raise HTTPException(400, f"Too many form fields (limit {limits.max_fields})")
+    for name, value in items:
+        if isinstance(value, str) and len(value.encode()) > limits.max_part_size:
+            raise HTTPException(
+                413, f"Form field {name!r} exceeds {limits.max_part_size} bytes"
+            )

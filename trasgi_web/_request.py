@@ -9,7 +9,7 @@ from typing import Any
 
 from ._connection import HTTPConnection
 from ._exceptions import HTTPException
-from ._forms import FormLimits, parse_form
+from ._forms import FormLimits, check_parsed, parse_form
 from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._types import Receive, Scope
 from ._uploads import FormData
@@ -50,6 +50,7 @@ class Request(HTTPConnection):
         self._body: bytes | None = None
         self._stream_started = False
         self._form: FormData | None = None
+        self._form_limits = FormLimits()
 
     @property
     def method(self) -> str:
@@ -145,7 +146,8 @@ class Request(HTTPConnection):
         """The body as form fields and files, parsed while streaming.
 
         Reads ``application/x-www-form-urlencoded`` and
-        ``multipart/form-data`` (RFC 7578); the result is cached.
+        ``multipart/form-data`` (RFC 7578); the result is cached, and held
+        to the ``limits`` of a later call too.
 
         Args:
             limits: Counts and sizes allowed; :class:`FormLimits` defaults.
@@ -156,10 +158,13 @@ class Request(HTTPConnection):
             body over its limit.
         """
         if self._form is None:
+            self._form_limits = limits or FormLimits()
             async with contextlib.aclosing(self.stream()) as chunks:
                 self._form = await parse_form(
-                    self.headers.get("content-type", ""), chunks, limits or FormLimits()
+                    self.headers.get("content-type", ""), chunks, self._form_limits
                 )
+        elif limits is not None and limits != self._form_limits:
+            check_parsed(self._form, limits)
         return self._form
 
     @property

@@ -21,8 +21,9 @@ from ._types import Receive, Scope, Send
 
 Content = str | bytes | bytearray | memoryview | None
 
-# Built once: json.dumps with options builds an encoder on every call.
-_JSON_ENCODER = json.JSONEncoder(
+#: The one JSON encoding of trasgi_web's bodies and events, built once
+#: (json.dumps with options builds an encoder on every call).
+JSON_ENCODER = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":")
 )
 
@@ -180,7 +181,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return _JSON_ENCODER.encode(content).encode("utf-8")
+        return JSON_ENCODER.encode(content).encode("utf-8")
 
 
 class RedirectResponse(Response):

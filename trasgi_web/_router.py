@@ -5,9 +5,10 @@ The entries it holds, and how each matches a request, are in ``_routes.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
+from ._auth import Requires, as_requirements
 from ._convertors import Converter, default_converters
 from ._endpoints import Handler
 from ._exceptions import HTTPException
@@ -46,6 +47,9 @@ class Router:
         trailing_slash: For a path that only matches with the trailing
             slash added or removed: ``"redirect"`` answers 308 to it,
             ``"match"`` serves it as if it matched, ``"strict"`` answers 404.
+        requires: :class:`~trasgi_web.Requires` every route and mount of
+            this router gets, however it is added (methods, decorators,
+            included routers), before its own.
 
     Error handling:
         ``ValueError`` at definition time for invalid patterns and for
@@ -59,6 +63,7 @@ class Router:
         *,
         converters: Mapping[str, Converter] | None = None,
         trailing_slash: TrailingSlash = "redirect",
+        requires: Requires | Sequence[Requires] | None = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(
@@ -72,6 +77,7 @@ class Router:
         self.prefix = prefix
         self.trailing_slash: TrailingSlash = trailing_slash
         self.routes: list[BaseRoute] = []
+        self.requires = as_requirements(requires)
         self.converters: dict[str, Converter] = default_converters()
         for name, converter in (converters or {}).items():
             self.register_converter(name, converter)
@@ -103,6 +109,7 @@ class Router:
         max_body_size: int | _Unset | None = UNSET,
         cancel_on_disconnect: bool = True,
         status_code: int | None = None,
+        requires: Requires | Sequence[Requires] | None = None,
         **doc: Unpack[DocOptions],
     ) -> Route:
         """Add an HTTP route for ``self.prefix + path``; return it.
@@ -122,6 +129,7 @@ class Router:
             timeout=timeout,
             max_body_size=max_body_size,
             cancel_on_disconnect=cancel_on_disconnect,
+            requires=self.requires + as_requirements(requires),
             converters=dict(self.converters),
             status_code=status_code,
             doc=OperationDoc(**doc),
@@ -130,18 +138,39 @@ class Router:
         return route
 
     def add_websocket_route(
-        self, path: str, endpoint: Handler, *, name: str | None = None
+        self,
+        path: str,
+        endpoint: Handler,
+        *,
+        name: str | None = None,
+        requires: Requires | Sequence[Requires] | None = None,
     ) -> WebSocketRoute:
         """Add a websocket route for ``self.prefix + path``; return it."""
         route = WebSocketRoute(
-            self.prefix + path, endpoint, name=name, converters=dict(self.converters)
+            self.prefix + path,
+            endpoint,
+            name=name,
+            requires=self.requires + as_requirements(requires),
+            converters=dict(self.converters),
         )
         self._add(route)
         return route
 
-    def mount(self, prefix: str, app: ASGIApp, *, name: str | None = None) -> Mount:
+    def mount(
+        self,
+        prefix: str,
+        app: ASGIApp,
+        *,
+        name: str | None = None,
+        requires: Requires | Sequence[Requires] | None = None,
+    ) -> Mount:
         """Serve any ASGI application under ``prefix``; return the mount."""
-        mount = Mount(self.prefix + prefix, app, name=name)
+        mount = Mount(
+            self.prefix + prefix,
+            app,
+            name=name,
+            requires=self.requires + as_requirements(requires),
+        )
         self._add(mount)
         return mount
 
@@ -149,18 +178,14 @@ class Router:
         """Copy ``router``'s routes into this table, under ``prefix``.
 
         The routes are copied as they are now: define them before including.
+        They keep their requirements, after this router's own.
         """
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(
                 f"include prefix {prefix!r} must start and not end with '/'"
             )
         for route in router.routes:
-            if isinstance(route, Mount):
-                self._add(
-                    Mount(self.prefix + prefix + route.path, route.app, name=route.name)
-                )
-            else:
-                self._add(route.with_prefix(self.prefix + prefix))
+            self._add(route.with_prefix(self.prefix + prefix, self.requires))
 
     def _add(self, new: BaseRoute) -> None:
         for route in self.routes:
@@ -179,6 +204,7 @@ class Router:
         max_body_size: int | _Unset | None = UNSET,
         cancel_on_disconnect: bool = True,
         status_code: int | None = None,
+        requires: Requires | Sequence[Requires] | None = None,
         **doc: Unpack[DocOptions],
     ) -> Callable[[_H], _H]:
         """Decorator form of :meth:`add_route`; returns the handler unchanged."""
@@ -193,6 +219,7 @@ class Router:
                 max_body_size=max_body_size,
                 cancel_on_disconnect=cancel_on_disconnect,
                 status_code=status_code,
+                requires=requires,
                 **doc,
             )
             return endpoint
@@ -223,11 +250,17 @@ class Router:
         """``route(path, methods=["OPTIONS"])``, replacing the automatic answer."""
         return self.route(path, ["OPTIONS"], **options)
 
-    def websocket(self, path: str, *, name: str | None = None) -> Callable[[_H], _H]:
+    def websocket(
+        self,
+        path: str,
+        *,
+        name: str | None = None,
+        requires: Requires | Sequence[Requires] | None = None,
+    ) -> Callable[[_H], _H]:
         """Decorator form of :meth:`add_websocket_route`."""
 
         def decorate(endpoint: _H) -> _H:
-            self.add_websocket_route(path, endpoint, name=name)
+            self.add_websocket_route(path, endpoint, name=name, requires=requires)
             return endpoint
 
         return decorate

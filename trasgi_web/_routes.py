@@ -16,13 +16,17 @@ import enum
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import trio
 
+from ._auth import Requirements, Requires, as_requirements, check_requirements
 from ._concurrency import run_beside_once_waiting
+from ._connection import HTTPConnection
 from ._convertors import Converter
+from ._csrf import check_csrf
+from ._denial import denial_response, send_denial, supports_denial
 from ._depends import run_with_cleanups
 from ._endpoints import Endpoint, Handler, finish_at_once, to_response
 from ._exceptions import HTTPException, WebSocketDisconnect
@@ -36,7 +40,12 @@ from ._responses import Response
 from ._types import ASGIApp, Receive, Scope, Send
 from ._url import route_path
 from ._validation import RequestValidationError
-from ._websocket import CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, WebSocket
+from ._websocket import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_POLICY_VIOLATION,
+    WebSocket,
+    WebSocketState,
+)
 
 logger = logging.getLogger("trasgi_web")
 
@@ -77,6 +86,8 @@ class Route:
             a value rather than a response (``201``, or ``204`` with
             ``None``); also the success status the OpenAPI document shows.
         doc: What the OpenAPI document says of the operation.
+        requires: The :class:`~trasgi_web.Requires` the client must meet
+            before the handler runs (401, 403 or a login redirect otherwise).
 
     Error handling:
         ``ValueError`` at definition for an invalid pattern, an invalid
@@ -95,6 +106,7 @@ class Route:
         timeout: float | _Unset | None = UNSET,
         max_body_size: int | _Unset | None = UNSET,
         cancel_on_disconnect: bool = True,
+        requires: Requires | Sequence[Requires] | None = None,
         converters: Mapping[str, Converter],
         status_code: int | None = None,
         doc: OperationDoc | None = None,
@@ -113,10 +125,11 @@ class Route:
         self.timeout = _check_timeout(path, timeout)
         self.max_body_size = max_body_size
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.requires = as_requirements(requires)
         self._converters = converters
 
-    def with_prefix(self, prefix: str) -> Route:
-        """This route with ``prefix`` put before its path."""
+    def with_prefix(self, prefix: str, requires: Requirements = ()) -> Route:
+        """This route under ``prefix``, with ``requires`` before its own."""
         return Route(
             prefix + self.path,
             self.endpoint,
@@ -125,6 +138,7 @@ class Route:
             timeout=self.timeout,
             max_body_size=self.max_body_size,
             cancel_on_disconnect=self.cancel_on_disconnect,
+            requires=requires + self.requires,
             converters=self._converters,
             status_code=self.status_code,
             doc=self.doc,
@@ -180,6 +194,8 @@ class Route:
     async def _respond(self, request: Request, inbox: Inbox, send: Send) -> None:
         scope = request.scope
         try:
+            check_requirements(self.requires, self.endpoint, request)
+            await check_csrf(request)
             finished, response = await self._run_handler(request, inbox)
             if finished and response is not None:
                 # send() raises OSError once the client has left (ASGI HTTP
@@ -270,9 +286,11 @@ class WebSocketRoute:
 
     A handler that returns without closing closes with 1000; one that raises
     :class:`HTTPException`, or whose typed parameters are invalid, closes
-    with 1008 (before accepting, the server
-    answers the handshake with 403); any other exception is logged and
-    closes with 1011.
+    with 1008, or before accepting refuses the handshake with that status
+    and detail (a bare 403 from servers without the denial-response
+    extension); any other exception is logged and closes with 1011.
+    ``requires`` is checked before the handler runs, and refuses the
+    handshake in the same way.
     """
 
     def __init__(
@@ -281,6 +299,7 @@ class WebSocketRoute:
         endpoint: Handler,
         *,
         name: str | None = None,
+        requires: Requires | Sequence[Requires] | None = None,
         converters: Mapping[str, Converter],
     ) -> None:
         self.compiled = compile_path(path, converters)
@@ -291,14 +310,16 @@ class WebSocketRoute:
         self._call = Endpoint(
             endpoint, path, self.compiled.converters, body_allowed=False
         )
+        self.requires = as_requirements(requires)
         self._converters = converters
 
-    def with_prefix(self, prefix: str) -> WebSocketRoute:
-        """This route with ``prefix`` put before its path."""
+    def with_prefix(self, prefix: str, requires: Requirements = ()) -> WebSocketRoute:
+        """This route under ``prefix``, with ``requires`` before its own."""
         return WebSocketRoute(
             prefix + self.path,
             self.endpoint,
             name=self.name if self.explicit_name else None,
+            requires=requires + self.requires,
             converters=self._converters,
         )
 
@@ -325,11 +346,16 @@ class WebSocketRoute:
     async def _converse(self, websocket: WebSocket) -> None:
         scope = websocket.scope
         try:
+            check_requirements(self.requires, self.endpoint, websocket)
             await self._call(websocket, scope.get("path_params", {}))
         except WebSocketDisconnect:
             return
         except HTTPException as exc:
-            await _close_quietly(websocket, CLOSE_POLICY_VIOLATION, exc.detail)
+            connecting = websocket.application_state is WebSocketState.CONNECTING
+            if connecting and supports_denial(scope):
+                await websocket.send_denial_response(denial_response(exc))
+            else:
+                await _close_quietly(websocket, CLOSE_POLICY_VIOLATION, exc.detail)
             return
         except RequestValidationError as exc:
             # Before accepting, this refuses the handshake with 403.
@@ -359,12 +385,22 @@ class Mount:
     prefix and ``path`` unchanged, which still includes it (ASGI HTTP spec,
     "root_path"); the routes of a mounted application see the rest.
 
+    ``requires`` is checked before the application is called: the mounted
+    application is as protected as a route.
+
     Error handling:
         ``ValueError`` if the prefix does not start with ``/``, ends with
         ``/`` or holds a ``{parameter}``.
     """
 
-    def __init__(self, prefix: str, app: ASGIApp, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        app: ASGIApp,
+        *,
+        name: str | None = None,
+        requires: Requires | Sequence[Requires] | None = None,
+    ) -> None:
         prefix = "" if prefix == "/" else prefix
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"mount prefix {prefix!r} must start and not end with '/'")
@@ -374,6 +410,16 @@ class Mount:
         self.app = app
         self.name = name
         self.explicit_name = name is not None
+        self.requires = as_requirements(requires)
+
+    def with_prefix(self, prefix: str, requires: Requirements = ()) -> Mount:
+        """This mount under ``prefix``, ``requires`` before its own."""
+        return Mount(
+            prefix + self.path,
+            self.app,
+            name=self.name,
+            requires=requires + self.requires,
+        )
 
     def match(self, scope: Scope) -> tuple[Match, dict[str, Any]]:
         """``FULL`` for any request under the prefix, whatever its method."""
@@ -398,6 +444,14 @@ class Mount:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Call the mounted application with its ``root_path`` extended."""
+        if self.requires:
+            try:
+                check_requirements(self.requires, None, HTTPConnection(scope))
+            except HTTPException as exc:
+                if scope["type"] != "websocket":
+                    raise
+                await send_denial(scope, send, denial_response(exc))
+                return
         child = dict(scope)
         child["root_path"] = scope.get("root_path", "") + self.path
         await self.app(child, receive, send)

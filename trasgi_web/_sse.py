@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 import trio
 
 from ._concurrency import run_beside
-from ._responses import Response
+from ._responses import JSON_ENCODER, Response
 from ._types import Receive, Scope, Send
 
 #: Seconds between keep-alive comments: below the 30-60 s idle timeouts of
@@ -53,7 +52,10 @@ class ServerSentEvent:
                 lines.append(f"{field}: {value}")
         if self.retry is not None:
             lines.append(f"retry: {int(self.retry)}")
-        text = self.data if isinstance(self.data, str) else json.dumps(self.data)
+        # The JSON of every other response: compact, UTF-8, no NaN.
+        text = (
+            self.data if isinstance(self.data, str) else JSON_ENCODER.encode(self.data)
+        )
         # A line break inside the data becomes a new "data:" line, which the
         # client joins back with "\n".
         lines.extend(

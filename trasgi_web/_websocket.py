@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ._connection import HTTPConnection
+from ._denial import send_denial
 from ._exceptions import WebSocketDisconnect
+from ._responses import Response
 from ._types import Message, Receive, Scope, Send
 
 #: Close codes (RFC 6455 section 7.4.1).
@@ -96,6 +98,21 @@ class WebSocket(HTTPConnection):
                 "headers": raw_headers,
             }
         )
+
+    async def send_denial_response(self, response: Response) -> None:
+        """Refuse the handshake with ``response`` (a 401, a 403...) instead.
+
+        The server sends it as the HTTP answer to the upgrade request when
+        it has the ASGI ``websocket.http.response`` extension; otherwise the
+        handshake is refused with a bare 403.
+
+        Error handling:
+            ``RuntimeError`` once the handshake was answered.
+        """
+        if self.application_state is not WebSocketState.CONNECTING:
+            raise RuntimeError("a denial response can only replace the handshake")
+        self.application_state = WebSocketState.CLOSED
+        await send_denial(self.scope, self._send, response)
 
     async def receive(self) -> Message:
         """The next raw ASGI message (``websocket.receive`` or a disconnect)."""

@@ -15,7 +15,7 @@ from trasgi_web import App, EventSourceResponse, ServerSentEvent
     [
         (ServerSentEvent("hi"), b"data: hi\n\n"),
         (ServerSentEvent("a\nb\r\nc"), b"data: a\ndata: b\ndata: c\n\n"),
-        (ServerSentEvent({"n": 1}), b'data: {"n": 1}\n\n'),
+        (ServerSentEvent({"n": 1}), b'data: {"n":1}\n\n'),
         (
             ServerSentEvent("x", event="tick", id="7", retry=1500),
             b"event: tick\nid: 7\nretry: 1500\ndata: x\n\n",
@@ -69,7 +69,7 @@ async def test_events_stream_with_keep_alive_comments() -> None:
         clock_go.set()
         received += b"".join([chunk async for chunk in chunks])
     assert received.startswith(b"data: first\n\n: ping\n\n")
-    assert received.endswith(b'event: update\ndata: {"n": 2}\n\n')
+    assert received.endswith(b'event: update\ndata: {"n":2}\n\n')
 
 
 async def test_head_does_not_run_the_events() -> None:

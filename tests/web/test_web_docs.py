@@ -33,9 +33,10 @@ def blocks() -> list[Any]:
 
 def test_pages_exist_and_have_runnable_blocks() -> None:
     assert all(page.exists() for page in PAGES)
-    # Every web*.md reference page is run; the typed-handlers page among them.
+    # Every web*.md reference page is run, both newest among them.
     assert ROOT / "docs" / "reference" / "web-typed.md" in PAGES
-    assert len(PAGES) >= 5
+    assert ROOT / "docs" / "reference" / "web-security.md" in PAGES
+    assert len(PAGES) == 6
     assert len(blocks()) >= 10
 
 

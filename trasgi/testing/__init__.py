@@ -12,6 +12,7 @@ No sockets, no threads: the server's own connection handler runs over
   handshake included, is served by trasgi in memory.
 """
 
+from ._client import TestClient as TestClient
 from ._client import open_client as open_client
 from ._memory import open_connection as open_connection
 from ._websocket import WebSocketClient as WebSocketClient
@@ -20,6 +21,7 @@ from ._websocket import WebSocketDenied as WebSocketDenied
 from ._websocket import open_websocket as open_websocket
 
 __all__ = [
+    "TestClient",
     "WebSocketClient",
     "WebSocketClosed",
     "WebSocketDenied",

@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpcore
@@ -22,6 +22,67 @@ from trasgi._protocol.scope import ConnectionInfo
 from trasgi._server.lifespan import lifespan
 
 from ._memory import TEST_CLIENT, collapse_single_error
+from ._websocket import HeadersLike, WebSocketClient, open_websocket
+
+
+class TestClient(httpx.AsyncClient):
+    """The httpx client :func:`open_client` yields, able to open websockets too.
+
+    Its websockets reach the same application with the same lifespan state
+    and carry the client's cookies, so a test logs in over HTTP and then
+    opens a websocket as that user.
+    """
+
+    # Not a test class, though its name starts with "Test".
+    __test__ = False
+
+    def __init__(
+        self,
+        *,
+        app: ASGIApp,
+        config: Config,
+        state: dict[str, Any],
+        client: tuple[str, int],
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self._served_app = app
+        self._server_config = config
+        self._lifespan_state = state
+        self._client_address = client
+
+    def websocket_connect(
+        self,
+        path: str = "/",
+        *,
+        subprotocols: Iterable[str] = (),
+        headers: HeadersLike = (),
+        compression: bool = True,
+    ) -> AbstractAsyncContextManager[WebSocketClient]:
+        """Open a websocket with :func:`open_websocket`, as this client.
+
+        The ``Cookie`` header holds the cookies of this client's jar (those
+        for its base URL's host); the lifespan that :func:`open_client` ran
+        provides the state.
+        """
+        host = self.base_url.host
+        cookies = {
+            cookie.name: cookie.value or ""
+            for cookie in self.cookies.jar
+            # No domain: set by hand with client.cookies.set(name, value).
+            if not cookie.domain or cookie.domain.lstrip(".") in (host, f"{host}.local")
+        }
+        return open_websocket(
+            self._served_app,
+            path,
+            subprotocols=subprotocols,
+            headers=headers,
+            cookies=cookies,
+            compression=compression,
+            config=self._server_config,
+            state=self._lifespan_state,
+            client=self._client_address,
+        )
 
 
 @asynccontextmanager
@@ -33,8 +94,12 @@ async def open_client(
     client: tuple[str, int] = TEST_CLIENT,
     http2: bool = False,
     **client_options: Any,
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[TestClient]:
     """Run ``app`` in trasgi and yield an httpx client connected to it in memory.
+
+    The client is a :class:`TestClient`: its
+    :meth:`~TestClient.websocket_connect` opens websockets that share its
+    cookies and the lifespan state.
 
     Each connection the client opens is a :func:`trio.testing.memory_stream_pair`
     whose server end is handled by trasgi's real connection handler, so
@@ -74,8 +139,14 @@ async def open_client(
             pool = httpcore.AsyncConnectionPool(
                 network_backend=backend, http1=not http2, http2=http2
             )
-            async with httpx.AsyncClient(
-                transport=_MemoryTransport(pool), base_url=base_url, **client_options
+            async with TestClient(
+                app=app,
+                config=config,
+                state=shared.state,
+                client=client,
+                transport=_MemoryTransport(pool),
+                base_url=base_url,
+                **client_options,
             ) as http_client:
                 yield http_client
             # Connections still being served (a streaming response the test

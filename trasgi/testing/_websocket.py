@@ -8,8 +8,8 @@ included. It answers pings while it reads, as browsers do.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import trio
@@ -34,14 +34,53 @@ from trasgi._config.config import Config
 from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._protocol.scope import ConnectionInfo
+from trasgi._server.lifespan import lifespan as run_lifespan
 
-from ._memory import TEST_CLIENT, TEST_SERVER, StreamPair
+from ._memory import TEST_CLIENT, TEST_SERVER, StreamPair, collapse_single_error
 
 #: How long leaving :func:`open_websocket` waits for the closing handshake and
 #: for the server to finish before cancelling it: an application that ignores
 #: ``websocket.disconnect`` must not hang the test run.
 EXIT_TIMEOUT = 5.0
 _READ_SIZE = 64 * 1024
+
+#: Request headers as a mapping, or as ``(name, value)`` pairs of str or bytes.
+HeadersLike = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
+
+
+def encode_headers(headers: HeadersLike) -> list[tuple[bytes, bytes]]:
+    """Headers as the ``(name, value)`` bytes pairs wsproto sends.
+
+    Error handling:
+        ``TypeError`` for an item that is not a pair of str or bytes.
+    """
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    encoded = []
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise TypeError(
+                f"websocket headers must be a mapping or (name, value) pairs, "
+                f"not {item!r}"
+            )
+        encoded.append((_as_bytes(item[0]), _as_bytes(item[1])))
+    return encoded
+
+
+def _as_bytes(text: str | bytes) -> bytes:
+    if isinstance(text, bytes):
+        return text
+    if isinstance(text, str):
+        # Field values are ISO-8859-1 on the wire (RFC 9110 section 5.5).
+        return text.encode("latin-1")
+    raise TypeError(f"a header name or value must be str or bytes, not {text!r}")
+
+
+def cookie_header(cookies: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """A ``Cookie`` request header for ``cookies`` (RFC 6265 section 5.4), if any."""
+    if not cookies:
+        return []
+    pairs = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    return [(b"cookie", pairs.encode("latin-1"))]
 
 
 class WebSocketDenied(Exception):
@@ -217,7 +256,7 @@ async def connect_websocket(
     path: str = "/",
     *,
     subprotocols: Iterable[str] = (),
-    headers: Iterable[tuple[bytes, bytes]] = (),
+    headers: HeadersLike = (),
     compression: bool = True,
     host: str = TEST_SERVER[0],
 ) -> WebSocketClient:
@@ -234,7 +273,7 @@ async def connect_websocket(
         target=path,
         subprotocols=list(subprotocols),
         extensions=extensions,
-        extra_headers=list(headers),
+        extra_headers=encode_headers(headers),
     )
     await stream.send_all(ws.send(request))
     rejection: RejectConnection | None = None
@@ -265,10 +304,12 @@ async def open_websocket(
     path: str = "/",
     *,
     subprotocols: Iterable[str] = (),
-    headers: Iterable[tuple[bytes, bytes]] = (),
+    headers: HeadersLike = (),
+    cookies: Mapping[str, str] | None = None,
     compression: bool = True,
     config: Config | None = None,
     state: dict[str, Any] | None = None,
+    lifespan: bool = False,
     client: tuple[str, int] = TEST_CLIENT,
     stream_pair: Callable[[], StreamPair] = trio.testing.memory_stream_pair,
 ) -> AsyncIterator[WebSocketClient]:
@@ -278,11 +319,20 @@ async def open_websocket(
         app: The ASGI application under test.
         path: The request target: path and optional query string.
         subprotocols: Offered in ``Sec-WebSocket-Protocol``, in this order.
-        headers: More request headers, as ``(name, value)`` bytes pairs.
+        headers: More request headers: a mapping, or ``(name, value)``
+            pairs of ``str`` or ``bytes``.
+        cookies: Sent in a ``Cookie`` header (an httpx client's
+            ``cookies`` will do; :meth:`~trasgi.testing.TestClient.websocket_connect`
+            passes them).
         compression: Offer permessage-deflate, as browsers do (RFC 7692).
         config: Server options (``ws_max_size``, ping interval...); the
             defaults when omitted.
-        state: The lifespan state copied into the scope. No lifespan runs.
+        state: The lifespan state copied into the scope.
+        lifespan: Run the application's lifespan around the websocket
+            (``config.lifespan`` decides how), as :func:`~trasgi.testing.open_client`
+            does, so that what its startup stores reaches
+            ``websocket.state``. Off by default: a bare ASGI callable need
+            not speak the lifespan protocol.
         client: The client address the application sees.
         stream_pair: Makes the (client, server) streams. The default buffers
             without limit; :func:`trio.testing.lockstep_stream_pair` makes the
@@ -290,15 +340,52 @@ async def open_websocket(
 
     Error handling:
         Raises :class:`WebSocketDenied` when the application refuses the
-        handshake (a close before the accept, a denial response, a failure).
+        handshake (a close before the accept, a denial response, a failure);
+        :class:`~trasgi.LifespanFailure` if the application's startup fails.
 
     Resource handling:
         On exit an open websocket is closed with 1000, the stream is closed,
         and the server gets up to :data:`EXIT_TIMEOUT` seconds to finish
-        before it is cancelled.
+        before it is cancelled; then the lifespan shutdown runs.
     """
+    config = config or Config()
+    with collapse_single_error():
+        async with AsyncExitStack() as stack:
+            state = {} if state is None else state
+            if lifespan:
+                await stack.enter_async_context(
+                    run_lifespan(app, config.lifespan, state)
+                )
+            async with _open_served_websocket(
+                app,
+                path,
+                subprotocols=subprotocols,
+                headers=[*encode_headers(headers), *cookie_header(cookies or {})],
+                compression=compression,
+                config=config,
+                state=state,
+                client=client,
+                stream_pair=stream_pair,
+            ) as websocket:
+                yield websocket
+
+
+@asynccontextmanager
+async def _open_served_websocket(
+    app: ASGIApp,
+    path: str,
+    *,
+    subprotocols: Iterable[str],
+    headers: list[tuple[bytes, bytes]],
+    compression: bool,
+    config: Config,
+    state: dict[str, Any],
+    client: tuple[str, int],
+    stream_pair: Callable[[], StreamPair],
+) -> AsyncIterator[WebSocketClient]:
+    """One websocket over one served connection (no lifespan)."""
     client_end, server_end = stream_pair()
-    shared = ServerShared(state=state if state is not None else {})
+    shared = ServerShared(state=state)
     info = ConnectionInfo(client=client, server=TEST_SERVER)
     served = trio.Event()
     # Exceptions leave the nursery's body in an exception group; they are
@@ -307,7 +394,7 @@ async def open_websocket(
 
     async def serve() -> None:
         try:
-            await handle_connection(server_end, app, config or Config(), info, shared)
+            await handle_connection(server_end, app, config, info, shared)
         finally:
             served.set()
 

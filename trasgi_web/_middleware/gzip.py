@@ -45,6 +45,13 @@ class GZipMiddleware:
     (``text/event-stream``), partial content (206) and bodies that already
     have a ``Content-Encoding`` pass through untouched.
 
+    Every compressible response to a client that accepts gzip gets
+    ``Vary: Accept-Encoding`` and a weak ``ETag``, compressed or not, and so
+    does a 304: it must carry the validator and ``Vary`` the 200 would have
+    (RFC 9110 section 15.4.5). A ``HEAD`` response gets the header fields a
+    ``GET`` would (RFC 9110 section 9.3.2), without a ``Content-Length``,
+    which only compressing the body would tell.
+
     Args:
         app: The application to wrap.
         minimum_size: See :data:`DEFAULT_MINIMUM_SIZE`.
@@ -68,9 +75,10 @@ class GZipMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        await self.app(
-            scope, receive, _GZipSend(send, self.minimum_size, self.compresslevel)
-        )
+        gzip_send = _GZipSend(send, self.minimum_size, self.compresslevel)
+        if scope.get("method") == "HEAD":
+            gzip_send.head = True
+        await self.app(scope, receive, gzip_send)
 
 
 class _GZipSend:
@@ -83,14 +91,20 @@ class _GZipSend:
         self._start: Message | None = None
         self._compressor: zlib._Compress | None = None
         self._passthrough = False
+        self.head = False
 
     async def __call__(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
             self._start = message
             self._passthrough = not _compressible(message)
-            if self._passthrough:
+            if message.get("status") == 304:
+                await self._send(_as_revalidated(message))
+            elif self._passthrough:
                 await self._send(message)
+            elif self.head:
+                await self._send(self._as_head(message))
+                self._passthrough = True
             return
         if kind != "http.response.body" or self._passthrough:
             await self._send(message)
@@ -108,6 +122,7 @@ class _GZipSend:
         more = message.get("more_body", False)
         headers = MutableHeaders(start.get("headers", []))
         _add_vary(headers)
+        _weaken_etag(headers)
         if not more and len(body) < self._minimum_size:
             await self._send({**start, "headers": headers.raw})
             await self._send(message)
@@ -118,11 +133,6 @@ class _GZipSend:
         self._compressor = compressor
         headers["content-encoding"] = "gzip"
         headers.pop_all("content-length")
-        # The validator described the identity body; a weak one still holds
-        # for the same content, gzipped (RFC 9110 section 8.8.1).
-        etag = headers.get("etag")
-        if etag is not None and not etag.startswith("W/"):
-            headers["etag"] = "W/" + etag
         if not more:
             data = compressor.compress(body) + compressor.flush()
             headers["content-length"] = str(len(data))
@@ -131,6 +141,17 @@ class _GZipSend:
             return
         await self._send({**start, "headers": headers.raw})
         await self._send_compressed(compressor, message)
+
+    def _as_head(self, start: Message) -> Message:
+        """The start a GET would have, for HEAD: no body to decide from."""
+        headers = MutableHeaders(start.get("headers", []))
+        _add_vary(headers)
+        _weaken_etag(headers)
+        length = headers.get("content-length")
+        if length is None or not length.isdigit() or int(length) >= self._minimum_size:
+            headers["content-encoding"] = "gzip"
+            headers.pop_all("content-length")
+        return {**start, "headers": headers.raw}
 
     async def _send_compressed(
         self, compressor: zlib._Compress, message: Message
@@ -153,6 +174,24 @@ def _compressible(start: Message) -> bool:
         or "content-encoding" in headers
         or content_type.startswith("text/event-stream")
     )
+
+
+def _as_revalidated(start: Message) -> Message:
+    """A 304 with the ``Vary`` and validator of the 200 it stands for."""
+    headers = MutableHeaders(start.get("headers", []))
+    if "content-encoding" not in headers:
+        _add_vary(headers)
+        _weaken_etag(headers)
+    return {**start, "headers": headers.raw}
+
+
+def _weaken_etag(headers: MutableHeaders) -> None:
+    # The validator described the identity body; a weak one holds for the
+    # same content gzipped or not (RFC 9110 section 8.8.1), so the 200 and
+    # the 304 that revalidates it carry the same one, whatever the size.
+    etag = headers.get("etag")
+    if etag is not None and not etag.startswith("W/"):
+        headers["etag"] = "W/" + etag
 
 
 def _add_vary(headers: MutableHeaders) -> None:
