@@ -16,9 +16,12 @@ sender waits for the peer's window, under the write timeout, without
 holding anything that other streams need.
 
 All output goes through one lock and one :class:`~trasgi._io.writer.StreamWriter`:
-frames leave in the order the adaptor queued them. A peer that does not read
-blocks that write, and with it the reading: it cannot make the server queue
-answers (to PINGs, say) without bound.
+frames leave in the order the adaptor queued them. Senders write behind: a
+stream queues its frames and goes on, and the connection's writer task
+writes what every stream queued since its last write in one call. Past
+:data:`WRITE_BEHIND_BYTES` queued, a sender writes itself, so a peer that
+does not read blocks the senders and the reading: it cannot make the server
+queue answers (to PINGs, say) without bound.
 """
 
 from __future__ import annotations
