@@ -1,4 +1,10 @@
-"""FileResponse: a file sent in chunks, with validators and byte ranges."""
+"""FileResponse: a file sent by the server or in chunks, with validators and ranges.
+
+Where the server offers the ASGI path-send extension, a whole file is handed
+to it by path; a range goes through zero-copy send (an offset and a count).
+On a plain socket the server then sends with ``os.sendfile``: the bytes never
+enter Python. Elsewhere the file is read and sent in chunks.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,9 @@ from ._types import Receive, Scope, Send
 #: Bytes read and sent per message: large enough for throughput, small enough
 #: that a slow client holds little memory.
 CHUNK_SIZE = 64 * 1024
+#: The ASGI extensions through which the server sends a file itself.
+PATHSEND = "http.response.pathsend"
+ZEROCOPYSEND = "http.response.zerocopysend"
 
 
 class FileResponse(Response):
@@ -59,6 +68,8 @@ class FileResponse(Response):
         filename: str | None = None,
     ) -> None:
         self.path = os.fspath(path)
+        #: The path-send extension asks for an absolute path.
+        self.absolute_path = os.path.abspath(self.path)
         guessed = mimetypes.guess_type(filename or self.path)[0]
         super().__init__(
             None,
@@ -108,8 +119,13 @@ class FileResponse(Response):
                 )
         self.headers["content-length"] = str(end - start)
         await self._send_head(send, status)
+        extensions = scope.get("extensions") or {}
         if method == "HEAD":
             await send({"type": "http.response.body", "body": b""})
+        elif PATHSEND in extensions and (start, end) == (0, info.st_size):
+            await send({"type": PATHSEND, "path": self.absolute_path})
+        elif ZEROCOPYSEND in extensions:
+            await self._send_zero_copy(send, start, end)
         else:
             await self._send_file(send, start, end)
 
@@ -140,6 +156,15 @@ class FileResponse(Response):
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+    async def _send_zero_copy(self, send: Send, start: int, end: int) -> None:
+        """The server sends ``start`` to ``end`` of the file it is handed."""
+        file = await trio.to_thread.run_sync(open, self.path, "rb")
+        try:
+            message = {"type": ZEROCOPYSEND, "file": file}
+            await send({**message, "offset": start, "count": end - start})
+        finally:
+            file.close()
 
     async def _send_file(self, send: Send, start: int, end: int) -> None:
         async with await trio.open_file(self.path, "rb") as file:

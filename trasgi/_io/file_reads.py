@@ -8,7 +8,7 @@ and the event loop must not.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import trio
 
@@ -16,7 +16,9 @@ from trasgi._io.socket_stream import FileTooShort
 from trasgi._protocol.extensions import FileRegion
 
 
-async def read_region(region: FileRegion, chunk_size: int) -> AsyncIterator[bytes]:
+async def read_region(
+    region: FileRegion, chunk_size: int
+) -> AsyncGenerator[bytes, None]:
     """Yield the region's bytes, ``chunk_size`` at most at a time.
 
     Error handling:

@@ -679,9 +679,10 @@ class H2Stream:
         if not left:
             await self._send_data(b"", end_stream=end_stream)
             return
-        async for chunk in read_region(region, FILE_CHUNK):
-            left -= len(chunk)
-            await self._send_data(chunk, end_stream=end_stream and not left)
+        async with contextlib.aclosing(read_region(region, FILE_CHUNK)) as chunks:
+            async for chunk in chunks:
+                left -= len(chunk)
+                await self._send_data(chunk, end_stream=end_stream and not left)
 
     async def _send_data(self, data: bytes, *, end_stream: bool) -> None:
         """Send body bytes as the peer's windows allow, each wait bounded."""

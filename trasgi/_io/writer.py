@@ -9,6 +9,7 @@ the server learns that the client is gone; the writer then stays
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Sequence
 
@@ -141,8 +142,9 @@ class StreamWriter:
                 raise ClientDisconnected("the client closed the connection") from exc
             else:
                 return
-        async for chunk in read_region(region, WRITE_SLICE):
-            await self.write(chunk)
+        async with contextlib.aclosing(read_region(region, WRITE_SLICE)) as chunks:
+            async for chunk in chunks:
+                await self.write(chunk)
 
     async def _write_slice(self, pieces: Sequence[bytes | memoryview]) -> None:
         """Write at most a slice, in one piece unless the stream gathers them."""

@@ -78,7 +78,24 @@ class GZipMiddleware:
         gzip_send = _GZipSend(send, self.minimum_size, self.compresslevel)
         if scope.get("method") == "HEAD":
             gzip_send.head = True
-        await self.app(scope, receive, gzip_send)
+        await self.app(_without_file_sends(scope), receive, gzip_send)
+
+
+#: Extensions whose body the server sends itself: compression cannot reach it.
+_FILE_SENDS = ("http.response.pathsend", "http.response.zerocopysend")
+
+
+def _without_file_sends(scope: Scope) -> Scope:
+    """The scope, without the file-sending extensions, for a compressed answer.
+
+    A body the server reads from disk itself never passes through here, so
+    the application is told the server cannot do it, and sends bytes.
+    """
+    extensions = scope.get("extensions")
+    if not extensions or not any(name in extensions for name in _FILE_SENDS):
+        return scope
+    kept = {k: v for k, v in extensions.items() if k not in _FILE_SENDS}
+    return {**scope, "extensions": kept}
 
 
 class _GZipSend:
