@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator
+import re
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 from ._connection import HTTPConnection
 from ._exceptions import HTTPException
 from ._forms import FormLimits, check_parsed, parse_form
 from ._limits import DEFAULT_MAX_BODY_SIZE
-from ._types import Receive, Scope
+from ._types import Receive, Scope, Send
 from ._uploads import FormData
+
+#: The ASGI extension of 103 Early Hints.
+EARLY_HINT = "http.response.early_hint"
+#: Bytes a field value cannot hold (RFC 9110 section 5.5).
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class ClientDisconnect(Exception):
@@ -46,6 +52,9 @@ class Request(HTTPConnection):
     ) -> None:
         super().__init__(scope)
         self._receive = receive
+        #: The route's ``send``, for :meth:`send_early_hints`; None outside
+        #: a route (a request built by hand).
+        self._send: Send | None = None
         self.max_body_size = max_body_size
         self._body: bytes | None = None
         self._stream_started = False
@@ -100,6 +109,30 @@ class Request(HTTPConnection):
             return
         if int(declared) > self.max_body_size:
             raise HTTPException(413, f"Request body exceeds {self.max_body_size} bytes")
+
+    async def send_early_hints(self, links: Iterable[str]) -> bool:
+        """Send ``103 Early Hints`` with ``links`` before the response (RFC 8297).
+
+        Each item is a ``Link`` field value, such as
+        ``"</style.css>; rel=preload; as=style"``: the browser can fetch it
+        while the handler is still at work. Call it before the handler's slow
+        part; several calls send several hints.
+
+        Returns whether the hint was sent: False when the server does not
+        offer the ``http.response.early_hint`` extension (an HTTP/1.0
+        client, another server) or the request did not come through a route.
+
+        Error handling:
+            ``ValueError`` for a value with a control character (CR, LF).
+        """
+        if self._send is None or EARLY_HINT not in self.scope.get("extensions", {}):
+            return False
+        values = [link.encode("latin-1") for link in links]
+        if any(_CONTROL.search(value) for value in values):
+            raise ValueError("an early hint link holds a control character")
+        if values:
+            await self._send({"type": EARLY_HINT, "links": values})
+        return bool(values)
 
     async def body(self) -> bytes:
         """The whole body, read once and cached: later calls return it again."""

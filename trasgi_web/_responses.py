@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -218,6 +226,12 @@ class StreamingResponse(Response):
         status_code: The HTTP status.
         headers: Extra headers.
         media_type: The ``Content-Type``.
+        trailers: Called once the body is sent, for trailer fields to send
+            after it (a checksum computed while streaming, say): a mapping,
+            or an awaitable of one. Only where the server offers the
+            ``http.response.trailers`` extension (the client sent ``TE:
+            trailers``); it is not called otherwise. Name the fields in a
+            ``Trailer`` header for the client (RFC 9110 section 6.6.2).
 
     Resource handling:
         For ``HEAD`` the iterator is not run. An async generator is closed
@@ -230,14 +244,19 @@ class StreamingResponse(Response):
         status_code: int = 200,
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
+        *,
+        trailers: Callable[[], TrailerFields | Awaitable[TrailerFields]] | None = None,
     ) -> None:
         self.content = content
+        self.trailers = trailers
         super().__init__(None, status_code, headers, media_type)
         self.headers.pop_all("content-length")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        offered = TRAILERS in (scope.get("extensions") or {})
+        trailers = self.trailers if offered and scope.get("method") != "HEAD" else None
         try:
-            await send(self.start_message())
+            await send({**self.start_message(), "trailers": trailers is not None})
             if scope.get("method") != "HEAD":
                 # aclosing: the wrapper generator is closed when sending
                 # fails half way, rather than left to the garbage collector.
@@ -256,10 +275,27 @@ class StreamingResponse(Response):
                             }
                         )
             await send({"type": "http.response.body", "body": b""})
+            if trailers is not None:
+                await send({"type": TRAILERS, "headers": await _fields_of(trailers)})
         finally:
             aclose = getattr(self.content, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+#: The ASGI extension of trailer fields.
+TRAILERS = "http.response.trailers"
+#: Trailer fields a ``trailers`` callable gives.
+TrailerFields = Mapping[str, str]
+
+
+async def _fields_of(
+    trailers: Callable[[], TrailerFields | Awaitable[TrailerFields]],
+) -> list[tuple[bytes, bytes]]:
+    fields = trailers()
+    if inspect.isawaitable(fields):
+        fields = await fields
+    return encode_fields(fields)
 
 
 async def _aiter(

@@ -184,6 +184,7 @@ class Route:
         request = Request(scope, inbox.receive, self._body_limit(scope))
         if scope["method"] == "HEAD":
             send = _without_body(send)
+        request._send = send  # for early hints, sent while the handler runs
         plan = self._call.plan
         if plan is None or not plan.needs_cleanups:
             await self._respond(request, inbox, send)
