@@ -164,6 +164,8 @@ TARGETS: tuple[tuple[str, str, str | None, str, float], ...] = (
     ("h2hello", "rps", "hypercorn-trio", ">=", 3.0),
     ("h2hello", "rps", "anycorn-trio", ">=", 1.5),
     ("h2stall", "ratio", None, ">=", 0.9),
+    ("file", "mib_s", "uvicorn-h11", ">=", 2.0),
+    ("file", "cpu_s_per_gib", "uvicorn-h11", "<=", 0.5),
 )
 
 

@@ -14,11 +14,13 @@ ceiling of a server on trio and h2.
 from __future__ import annotations
 
 import json
+import os
 import select
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench_apps import ITEM_JSON
 from harness import (
@@ -130,6 +132,15 @@ TRASGI_WEB_CHECK = (
     "    raise SystemExit('trasgi_web has no App')"
 )
 
+#: The file scenario: trasgi by path send and by 64 KiB body messages, and
+#: the peers with Starlette's FileResponse.
+FILE_TARGETS = (
+    Target("trasgi-pathsend", "trasgi", "bench_files:pathsend"),
+    Target("trasgi-chunks", "trasgi", "bench_files:chunks"),
+    Target("uvicorn-h11", "uvicorn", "bench_files:starlette_file", factory=True),
+    Target("hypercorn-trio", "hypercorn", "bench_files:starlette_file", factory=True),
+)
+
 RPS = Metric("rps", "req/s")
 P50 = Metric("p50_ms", "p50 latency, ms", higher_is_better=False, digits=2)
 P99 = Metric("p99_ms", "p99 latency, ms", higher_is_better=False, digits=2)
@@ -146,6 +157,30 @@ def wrk_measure(load: Load) -> Measure:
         figures["peak_rss_mib"] = memory["VmHWM"] / 1024
         if load.body_bytes:
             figures["upload_mib_s"] = figures["rps"] * load.body_bytes / MIB
+        return figures
+
+    return measure
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of ``pid`` so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def file_measure(load: Load) -> Measure:
+    """Download the file with wrk; MiB/s, and server CPU seconds per GiB."""
+
+    def measure(server: RunningServer, settings: Settings) -> dict[str, float]:
+        run_wrk(server, load, settings.warmup, settings.pinning)
+        before = cpu_seconds(server.pid)
+        started = time.monotonic()
+        figures = run_wrk(server, load, settings.duration, settings.pinning)
+        elapsed = time.monotonic() - started
+        cpu = cpu_seconds(server.pid) - before
+        gib = figures["mib_s"] * elapsed / 1024
+        figures["cpu_s_per_gib"] = cpu / gib if gib else float("inf")
         return figures
 
     return measure
@@ -404,6 +439,25 @@ SCENARIOS = (
         ),
         measure_idle,
         idle=True,
+    ),
+    Scenario(
+        "file",
+        "100 MiB file download",
+        "MiB per second of a 100 MiB file over 4 keep-alive connections, and "
+        "the server's CPU seconds per GiB sent: trasgi by ASGI path send "
+        "(os.sendfile) and by 64 KiB body messages, uvicorn and hypercorn "
+        "with Starlette's FileResponse.",
+        FILE_TARGETS,
+        (
+            Metric("mib_s", "MiB/s", digits=1),
+            Metric("cpu_s_per_gib", "CPU s per GiB", higher_is_better=False, digits=2),
+        ),
+        file_measure(Load("/", 4)),
+        subject="trasgi-pathsend",
+        requires={
+            "uvicorn-h11": "import starlette",
+            "hypercorn-trio": "import starlette",
+        },
     ),
     Scenario(
         "h2hello",
