@@ -40,6 +40,8 @@ def is_model(tp: Any) -> bool:
 def _encode_hook(value: Any) -> Any:
     dump: Callable[..., Any] | None = getattr(value, "model_dump", None)
     if dump is None:
+        # msgspec's protocol for an encoding hook: NotImplementedError means
+        # "no JSON form"; encode_json turns it into the TypeError it states.
         raise NotImplementedError(f"cannot encode {type(value).__name__} as JSON")
     return dump(mode="json")
 

@@ -284,6 +284,8 @@ def _schema_hook(tp: Any) -> dict[str, Any]:
     """The schema of the types msgspec does not know: an uploaded file."""
     if tp is UploadFile:
         return {"type": "string", "format": "binary"}
+    # msgspec's protocol for a schema hook: the type has no schema; the
+    # caller leaves it out of the document.
     raise NotImplementedError(tp)
 
 

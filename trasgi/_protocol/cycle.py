@@ -56,6 +56,8 @@ class Phase(enum.Enum):
 
 #: What a protocol's cycle hands its connection to write.
 Out = TypeVar("Out")
+#: What a response's body is made of: bytes, or a file's region.
+Payload = bytes | memoryview | FileRegion
 
 START = "http.response.start"
 BODY = "http.response.body"
@@ -220,17 +222,27 @@ class MessageOrder(abc.ABC, Generic[Out]):
         """The connection could not send what was framed: nothing more is."""
         self.phase = Phase.FAILED
 
-    @abc.abstractmethod
     def _on_body(self, message: Message) -> list[Out]:
-        """Frame a body message for the protocol (``TRANSITIONS`` names it)."""
+        body = message.get("body", b"")
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            self._fail(
+                f"'http.response.body' body must be bytes, got {type(body).__name__}"
+            )
+        payload = bytes(body) if isinstance(body, bytearray) else body
+        return self._payload(payload, bool(message.get("more_body", False)))
 
-    @abc.abstractmethod
     def _on_file(self, message: Message) -> list[Out]:
-        """Frame a file body (path or zero-copy send) whose region is resolved.
+        """A file body (path or zero-copy send) whose region is resolved.
 
         The connection opened the file and put a :class:`FileRegion` in the
         message's ``region`` key before handing it over.
         """
+        region: FileRegion = message["region"]
+        return self._payload(region, bool(message.get("more_body", False)))
+
+    @abc.abstractmethod
+    def _payload(self, payload: Payload, more_body: bool) -> list[Out]:
+        """Frame a piece of body (bytes, or a file's region) for the protocol."""
 
     @abc.abstractmethod
     def _interim(self, links: list[bytes]) -> list[Out]:
@@ -354,8 +366,6 @@ class MessageOrder(abc.ABC, Generic[Out]):
         return pairs
 
 
-#: What an HTTP/1.1 response's body is made of: bytes, or a file's region.
-H1Payload = bytes | memoryview | FileRegion
 #: What the HTTP/1.1 connection writes: bytes, and file regions to send as
 #: they are (``os.sendfile`` where it can).
 H1Out = bytes | memoryview | FileRegion
@@ -471,21 +481,7 @@ class ResponseCycle(MessageOrder[H1Out]):
 
     # -- the body ----------------------------------------------------------
 
-    def _on_body(self, message: Message) -> list[H1Out]:
-        body = message.get("body", b"")
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            self._fail(
-                f"'http.response.body' body must be bytes, got {type(body).__name__}"
-            )
-        more_body = bool(message.get("more_body", False))
-        payload = bytes(body) if isinstance(body, bytearray) else body
-        return self._payload(payload, more_body)
-
-    def _on_file(self, message: Message) -> list[H1Out]:
-        region: FileRegion = message["region"]
-        return self._payload(region, bool(message.get("more_body", False)))
-
-    def _payload(self, payload: H1Payload, more_body: bool) -> list[H1Out]:
+    def _payload(self, payload: Payload, more_body: bool) -> list[H1Out]:
         pieces: list[H1Out] = []
         if self.phase is Phase.STARTED:
             pieces.append(self._head(not more_body, len(payload)))
@@ -503,7 +499,7 @@ class ResponseCycle(MessageOrder[H1Out]):
         lines = b"".join([b"link: %s\r\n" % link for link in links])
         return [b"HTTP/1.1 103 Early Hints\r\n%s\r\n" % lines]
 
-    def _frame(self, body: H1Payload) -> list[H1Out]:
+    def _frame(self, body: Payload) -> list[H1Out]:
         size = len(body)
         if not size:
             return []

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 
 import attrs
 
-from trasgi._asgi import Message
 from trasgi._protocol.cycle import (
     _DIGITS,
     NO_BODY_STATUSES,
     MessageOrder,
+    Payload,
     Phase,
 )
 from trasgi._protocol.extensions import FileRegion
@@ -90,19 +90,8 @@ class H2ResponseCycle(MessageOrder[H2Out]):
         self._remaining: int | None = None
         self._bodiless = False
 
-    def _on_body(self, message: Message) -> list[H2Out]:
-        body = message.get("body", b"")
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            self._fail(
-                f"'http.response.body' body must be bytes, got {type(body).__name__}"
-            )
-        return self._payload(bytes(body), bool(message.get("more_body", False)))
-
-    def _on_file(self, message: Message) -> list[H2Out]:
-        region: FileRegion = message["region"]
-        return self._payload(region, bool(message.get("more_body", False)))
-
-    def _payload(self, data: bytes | FileRegion, more_body: bool) -> list[H2Out]:
+    def _payload(self, payload: Payload, more_body: bool) -> list[H2Out]:
+        data = bytes(payload) if isinstance(payload, memoryview) else payload
         pieces: list[H2Out] = []
         if self.phase is Phase.STARTED:
             head = self._head(not more_body, len(data))
