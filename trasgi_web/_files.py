@@ -20,6 +20,7 @@ import trio
 
 from ._datastructures import Headers
 from ._exceptions import HTTPException
+from ._extensions import PATHSEND, ZEROCOPYSEND
 from ._ranges import RangeNotSatisfiable, if_range_allows, not_modified, parse_range
 from ._responses import Response
 from ._types import Receive, Scope, Send
@@ -27,9 +28,6 @@ from ._types import Receive, Scope, Send
 #: Bytes read and sent per message: large enough for throughput, small enough
 #: that a slow client holds little memory.
 CHUNK_SIZE = 64 * 1024
-#: The ASGI extensions through which the server sends a file itself.
-PATHSEND = "http.response.pathsend"
-ZEROCOPYSEND = "http.response.zerocopysend"
 
 
 class FileResponse(Response):

@@ -10,13 +10,12 @@ from typing import Any
 
 from ._connection import HTTPConnection
 from ._exceptions import HTTPException
+from ._extensions import EARLY_HINT
 from ._forms import FormLimits, check_parsed, parse_form
 from ._limits import DEFAULT_MAX_BODY_SIZE
 from ._types import Receive, Scope, Send
 from ._uploads import FormData
 
-#: The ASGI extension of 103 Early Hints.
-EARLY_HINT = "http.response.early_hint"
 #: Bytes a field value cannot hold (RFC 9110 section 5.5).
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from ._cookies import SameSite, format_set_cookie
 from ._datastructures import MutableHeaders, encode_fields
+from ._extensions import TRAILERS
 from ._types import Receive, Scope, Send
 
 Content = str | bytes | bytearray | memoryview | None
@@ -283,8 +284,6 @@ class StreamingResponse(Response):
                 await aclose()
 
 
-#: The ASGI extension of trailer fields.
-TRAILERS = "http.response.trailers"
 #: Trailer fields a ``trailers`` callable gives.
 TrailerFields = Mapping[str, str]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 
 from .._datastructures import Headers, MutableHeaders
+from .._extensions import FILE_SENDS
 from .._types import ASGIApp, Message, Receive, Scope, Send
 
 #: Bodies smaller than this are sent as they are: gzip's header and trailer
@@ -81,10 +82,6 @@ class GZipMiddleware:
         await self.app(_without_file_sends(scope), receive, gzip_send)
 
 
-#: Extensions whose body the server sends itself: compression cannot reach it.
-_FILE_SENDS = ("http.response.pathsend", "http.response.zerocopysend")
-
-
 def _without_file_sends(scope: Scope) -> Scope:
     """The scope, without the file-sending extensions, for a compressed answer.
 
@@ -92,9 +89,9 @@ def _without_file_sends(scope: Scope) -> Scope:
     the application is told the server cannot do it, and sends bytes.
     """
     extensions = scope.get("extensions")
-    if not extensions or not any(name in extensions for name in _FILE_SENDS):
+    if not extensions or not any(name in extensions for name in FILE_SENDS):
         return scope
-    kept = {k: v for k, v in extensions.items() if k not in _FILE_SENDS}
+    kept = {k: v for k, v in extensions.items() if k not in FILE_SENDS}
     return {**scope, "extensions": kept}
 
 
