@@ -558,6 +558,14 @@ async def _rapid_reset(client: H2Client) -> None:
     await client.flush()
 
 
+async def _malformed_flood(client: H2Client) -> None:
+    """MadeYouReset: requests the server must reset are a flood too."""
+    client.conn.config.validate_outbound_headers = False
+    client.conn.config.normalize_outbound_headers = False
+    for _ in range(FLOOD):
+        await client.open(headers=[(b"connection", b"close")])
+
+
 async def _ping_flood(client: H2Client) -> None:
     for i in range(FLOOD):
         client.conn.ping(b"%08d" % i)
@@ -576,6 +584,11 @@ async def _empty_data_flood(client: H2Client) -> None:
     [
         pytest.param(
             Config(limit_h2_resets_per_second=LIMIT), _rapid_reset, id="rapid reset"
+        ),
+        pytest.param(
+            Config(limit_h2_resets_per_second=LIMIT),
+            _malformed_flood,
+            id="malformed requests",
         ),
         pytest.param(
             Config(limit_h2_control_frames_per_second=LIMIT), _ping_flood, id="PING"
@@ -846,22 +859,58 @@ async def test_a_body_that_stops_coming_gets_408(
     assert (after.status, after.body) == (200, b"whole")
 
 
-@pytest.mark.parametrize("value", [b"a\x00b", b"a\rb", b"a\nb"])
-async def test_a_forbidden_character_is_never_served(value: bytes) -> None:
-    """h2 refuses NUL, CR and LF itself: a stream or a connection error."""
-    async with serving(ok_app) as server:
-        client = await server.h2(validate=False)
-        stream_id = await client.open(headers=[(b"x-bad", value)])
+@pytest.mark.parametrize(
+    ("pseudo", "headers"),
+    [
+        pytest.param(REQUEST, [(b"x-bad", b"a\x00b")], id="NUL"),
+        pytest.param(REQUEST, [(b"x-bad", b"a\rb")], id="CR"),
+        pytest.param(REQUEST, [(b"x-bad", b"a\nb")], id="LF"),
+        pytest.param(REQUEST, [(b"X-Upper", b"v")], id="upper-case name"),
+        pytest.param(REQUEST, [(b"x bad", b"v")], id="space in a name"),
+        pytest.param(REQUEST, [(b"connection", b"close")], id="connection"),
+        pytest.param(REQUEST, [(b"te", b"gzip")], id="te"),
+        pytest.param([*REQUEST, (b":status", b"200")], [], id=":status"),
+        pytest.param([*REQUEST, (b":path", b"/b")], [], id="repeated :path"),
+        pytest.param(REQUEST[1:], [], id="no :method"),
+        pytest.param([*REQUEST[:3], (b":path", b"")], [], id="empty :path"),
+        pytest.param([*REQUEST, (b":protocol", b"websocket")], [], id=":protocol"),
+        pytest.param(REQUEST, [(b"host", b"elsewhere")], id="host differs"),
+    ],
+)
+async def test_a_malformed_request_is_a_stream_error(
+    pseudo: Fields, headers: Fields
+) -> None:
+    """RFC 9113 section 8.1.1: RST_STREAM (PROTOCOL_ERROR); the connection lives."""
+    async with open_h2(ok_app, validate=False) as client:
+        stream_id = await client.open(pseudo=pseudo, headers=headers)
+        refused = await client.response(stream_id)
+        after = await client.fetch()
+    assert (refused.status, refused.reset) == (None, PROTOCOL_ERROR)
+    assert (after.status, after.body) == (200, b"ok")
+    assert not client.goaways()
+
+
+@pytest.mark.parametrize(
+    ("trailers", "reset"),
+    [
+        pytest.param([(b"x-checksum", b"abc")], None, id="valid"),
+        pytest.param([(b":path", b"/")], PROTOCOL_ERROR, id="pseudo-header"),
+        pytest.param([(b"X-Upper", b"v")], PROTOCOL_ERROR, id="upper-case name"),
+    ],
+)
+async def test_request_trailers_are_checked(
+    trailers: Fields, reset: int | None
+) -> None:
+    async with open_h2(echo_app, validate=False) as client:
+        stream_id = await client.open(b"POST", b"/", end_stream=False)
+        await client.send_body(stream_id, b"body", end_stream=False)
+        client.conn.send_headers(stream_id, trailers, end_stream=True)
+        await client.flush()
         response = await client.response(stream_id)
-        goaways = client.goaways()
-        assert response.status != 200
-        if goaways:
-            assert goaways[0].error_code == PROTOCOL_ERROR
-            await client.read_until_closed()
-        else:
-            assert response.status == 400 or response.reset == PROTOCOL_ERROR
-        fresh = await server.h2()
-        after = await fresh.fetch()
+        after = await client.fetch(b"POST", b"/after", body=b"ok")
+    assert response.reset == reset
+    if reset is None:
+        assert (response.status, response.body) == (200, b"body")
     assert (after.status, after.body) == (200, b"ok")
 
 

@@ -21,28 +21,32 @@ from trasgi._protocol.h2_adaptor import (
     RequestHead,
 )
 from trasgi._protocol.h2_cycle import H2ResponseCycle, ResponseData, ResponseHead
-from trasgi._protocol.h2_request import parse_h2_request
+from trasgi._protocol.h2_request import (
+    MalformedRequest,
+    malformed_trailers,
+    parse_h2_request,
+)
 from trasgi._protocol.h2c import asks_h2c, settings_payload
 from trasgi._protocol.strict import HeadLimits
 
 LIMITS = HeadLimits(max_target=64, max_fields=4, max_body=100)
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/a?b=1")]
+HOST = [(b":authority", b"example.org")]
 
 
 @pytest.mark.parametrize(
     ("fields", "status"),
     [
         ([(b":method", b"CONNECT"), (b":authority", b"x:1")], 405),
-        ([(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"a")], 400),
-        ([(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"*")], 400),
-        ([(b":method", b"G T"), (b":scheme", b"http"), (b":path", b"/")], 400),
-        ([*GET[:2], (b":path", b"/" + b"a" * 64)], 414),
-        ([*GET, *[(b"x-%d" % i, b"v") for i in range(5)]], 431),
-        ([*GET, (b"content-length", b"101")], 413),
-        ([*GET, (b"content-length", b"1e3")], 400),
-        ([*GET, (b"x", b"a\x01b")], 400),
-        ([*GET, (b"x", b" padded")], 400),
-        ([*GET, (b"X-Upper", b"v")], 400),
+        ([(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"a"), *HOST], 400),
+        ([(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"*"), *HOST], 400),
+        ([(b":method", b"G T"), (b":scheme", b"http"), (b":path", b"/"), *HOST], 400),
+        ([*GET[:2], (b":path", b"/" + b"a" * 64), *HOST], 414),
+        ([*GET, *HOST, *[(b"x-%d" % i, b"v") for i in range(5)]], 431),
+        ([*GET, *HOST, (b"content-length", b"101")], 413),
+        ([*GET, *HOST, (b"content-length", b"1e3")], 400),
+        ([*GET, *HOST, (b"x", b"a\x01b")], 400),
+        ([*GET, *HOST, (b"x(y", b"v")], 400),
     ],
 )
 def test_refused_request_heads(fields: list[tuple[bytes, bytes]], status: int) -> None:
@@ -51,13 +55,72 @@ def test_refused_request_heads(fields: list[tuple[bytes, bytes]], status: int) -
     assert caught.value.status_code == status
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        # RFC 9113 section 8.2.1: forbidden characters.
+        [*GET, *HOST, (b"X-Upper", b"v")],
+        [*GET, *HOST, (b"x y", b"v")],
+        [*GET, *HOST, (b"x:y", b"v")],
+        [*GET, *HOST, (b"", b"v")],
+        [*GET, *HOST, (b"x\xe9", b"v")],
+        [*GET, *HOST, (b"x", b" padded")],
+        [*GET, *HOST, (b"x", b"padded\t")],
+        [*GET, *HOST, (b"x", b"a\x00b")],
+        [*GET, *HOST, (b"x", b"a\rb")],
+        [*GET, *HOST, (b"x", b"a\nb")],
+        # Section 8.2.2: connection-specific fields; te other than trailers.
+        *[[*GET, *HOST, (name, b"x")] for name in (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")],
+        [*GET, *HOST, (b"te", b"gzip")],
+        # Section 8.3: pseudo-header fields unknown, repeated, late, missing.
+        [*GET, *HOST, (b":status", b"200")],
+        [*GET, *HOST, (b":custom", b"x")],
+        [*GET, *HOST, (b":path", b"/again")],
+        [*GET[:2], (b"x", b"1"), GET[2], *HOST],
+        [GET[0], GET[2], *HOST],
+        [GET[1], GET[2], *HOST],
+        [GET[0], GET[1], *HOST],
+        [GET[0], GET[1], (b":path", b""), *HOST],
+        [*GET, *HOST, (b":protocol", b"websocket")],
+        # Section 8.3.1: no authority, two hosts, a host naming another.
+        GET,
+        [*GET, (b"host", b"a"), (b"host", b"a")],
+        [*GET, *HOST, (b"host", b"other.org")],
+    ],
+)  # fmt: skip
+def test_malformed_request_heads(fields: list[tuple[bytes, bytes]]) -> None:
+    with pytest.raises(MalformedRequest):
+        parse_h2_request(fields, LIMITS)
+
+
+def test_te_trailers_and_a_host_field_alone_are_accepted() -> None:
+    request = parse_h2_request(
+        [*GET, (b"te", b"trailers"), (b"host", b"example.org")], LIMITS
+    )
+    assert request.header(b"host") == b"example.org"
+
+
+@pytest.mark.parametrize(
+    ("fields", "malformed"),
+    [
+        ([(b"x-checksum", b"abc")], False),
+        ([], False),
+        ([(b":path", b"/")], True),
+        ([(b"X-Upper", b"v")], True),
+        ([(b"x", b"a\nb")], True),
+    ],
+)
+def test_malformed_trailers(fields: list[tuple[bytes, bytes]], malformed: bool) -> None:
+    assert (malformed_trailers(fields) is not None) is malformed
+
+
 def test_authority_is_host_first_and_cookies_are_joined() -> None:
     request = parse_h2_request(
         [
             *GET,
             (b":authority", b"example.org"),
             (b"cookie", b"a=1"),
-            (b"host", b"other"),
+            (b"host", b"example.org"),
             (b"cookie", b"b=2"),
         ],
         LIMITS,
@@ -72,13 +135,14 @@ def test_authority_is_host_first_and_cookies_are_joined() -> None:
 
 
 def test_options_star_and_extended_connect_are_accepted() -> None:
-    star = [(b":method", b"OPTIONS"), (b":scheme", b"http"), (b":path", b"*")]
+    star = [(b":method", b"OPTIONS"), (b":scheme", b"http"), (b":path", b"*"), *HOST]
     assert parse_h2_request(star, LIMITS).target == b"*"
     connect = [
         (b":method", b"CONNECT"),
         (b":protocol", b"websocket"),
         (b":scheme", b"http"),
         (b":path", b"/chat"),
+        *HOST,
     ]
     assert parse_h2_request(connect, LIMITS).protocol == b"websocket"
 

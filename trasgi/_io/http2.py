@@ -66,7 +66,7 @@ from trasgi._protocol.h2_cycle import (
     ResponseHead,
     ResponseTrailers,
 )
-from trasgi._protocol.h2_request import H2Request, parse_h2_request
+from trasgi._protocol.h2_request import H2Request, MalformedRequest, parse_h2_request
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
 from trasgi._protocol.strict import HeadLimits
 from trasgi._protocol.ws_handshake import ConnectHandshake
@@ -410,6 +410,9 @@ class HTTP2Connection:
         except PeerError as error:
             await stream.refuse(error, stream.request)
             return
+        except MalformedRequest:
+            stream.reset_malformed()
+            return
         if request.protocol is not None:
             await self._serve_extended_connect(stream, request)
             return
@@ -586,6 +589,18 @@ class H2Stream:
             self.state = StreamState.GONE
         self._changed.unpark_all()
         self.window.unpark_all()
+
+    def reset_malformed(self) -> None:
+        """Reset a stream whose request is malformed, before any response.
+
+        RFC 9113 section 8.1.1: a stream error of type PROTOCOL_ERROR. The
+        client caused it, so it counts against the client's reset budget
+        (MadeYouReset), as a refused stream does.
+        """
+        self.state = StreamState.RESET
+        self.connection.shared.h2.resets_sent += 1
+        adaptor = self.connection.adaptor
+        adaptor.refuse(self.stream_id, ErrorCode.PROTOCOL_ERROR, trio.current_time())
 
     def reset(self, code: ErrorCode) -> None:
         """Reset the stream from the server's side."""
