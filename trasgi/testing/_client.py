@@ -51,8 +51,10 @@ async def open_client(
     keep-alive, streaming in both directions, timeouts and errors behave as
     over a socket. A kept-alive connection that the server has closed is
     dropped before the next request, which opens a new one, as httpx does
-    over a socket. The lifespan protocol runs around the client's lifetime
-    (``config.lifespan`` decides how).
+    over a socket: before reusing one, the client waits until every task of
+    the test's trio run is blocked (:func:`trio.testing.wait_all_tasks_blocked`),
+    so that a server about to close it has done so. The lifespan protocol
+    runs around the client's lifetime (``config.lifespan`` decides how).
 
     Args:
         app: The ASGI application under test.
