@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +17,8 @@ from trasgi import Config
 from trasgi.testing import open_client
 
 from .helpers import Receive, Send, echo_app
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def scope_app(scope: Any, receive: Receive, send: Send) -> None:
@@ -109,3 +115,113 @@ async def test_timeouts_are_honoured(autojump_clock: trio.testing.MockClock) -> 
     async with open_client(hangs, config=Config(lifespan="off")) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.get("/", timeout=2)
+
+
+def answers_500_then_fails(checkpoints: int) -> Any:
+    """An app whose whole 500 is sent before it raises, ``checkpoints`` later."""
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-length", b"4"),
+                    (b"x-client-port", str(scope["client"][1]).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"oops"})
+        for _ in range(checkpoints):
+            await trio.lowlevel.checkpoint()
+        raise RuntimeError("after the response")
+
+    return app
+
+
+@pytest.mark.parametrize("checkpoints", [0, 50])
+async def test_a_connection_the_server_closed_is_not_reused(checkpoints: int) -> None:
+    # The server ends a connection whose application failed; the next
+    # request goes to a new connection (another client port), as httpx does
+    # over a socket the server has closed.
+    app = answers_500_then_fails(checkpoints)
+    async with open_client(app, config=Config(lifespan="off")) as client:
+        first = await client.get("/")
+        second = await client.get("/")
+    assert (first.status_code, second.status_code) == (500, 500)
+    assert first.headers["x-client-port"] != second.headers["x-client-port"]
+
+
+# A Python without httpx (nor httpcore): an import finder that refuses them
+# runs first, then the raw and WebSocket clients serve an app and the httpx
+# client names the extra to install.
+WITHOUT_HTTPX = """
+    import sys
+
+    class NotInstalled:
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in ("httpx", "httpcore"):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NotInstalled())
+
+    import trio
+
+    from trasgi import Config
+    from trasgi.testing import open_client, open_connection, open_websocket
+
+    async def app(scope, receive, send):
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": "hello"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"raw"})
+
+    async def main():
+        async with open_connection(app) as stream:
+            await stream.send_all(b"GET / HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n")
+            print("raw:", bytes(await stream.receive_some()).split(b"\\r\\n")[0])
+        async with open_websocket(app) as ws:
+            print("websocket:", await ws.receive())
+        try:
+            async with open_client(app, config=Config(lifespan="off")):
+                pass
+        except ModuleNotFoundError as exc:
+            print("open_client:", exc)
+        try:
+            from trasgi.testing import TestClient
+        except ModuleNotFoundError as exc:
+            print("TestClient:", exc)
+        print("httpx imported:", "httpx" in sys.modules or "httpcore" in sys.modules)
+
+    trio.run(main)
+"""
+
+
+@pytest.mark.process
+def test_the_raw_and_websocket_clients_work_without_httpx() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(WITHOUT_HTTPX)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    needs = (
+        "trasgi.testing.open_client needs httpx (httpcore is not installed): "
+        "install the testing extra, pip install -e '.[testing]'"
+    )
+    assert result.stdout.splitlines() == [
+        "raw: b'HTTP/1.1 200 OK'",
+        "websocket: hello",
+        f"open_client: {needs}",
+        f"TestClient: {needs}",
+        "httpx imported: False",
+    ]

@@ -274,8 +274,8 @@ def test_the_how_to_shows_every_command_that_is_run_here() -> None:
         for line in code.splitlines()
         if line and line not in how_to_commands()
     ]
-    # Installing from the package index is the one command not run here.
-    assert others == ["pip install 'trasgi[metrics]'"]
+    # Installing from a checkout is the one command not run here.
+    assert others == ["pip install -e '.[metrics]'"]
     assert len(how_to_commands()) == 4
 
 

@@ -547,7 +547,7 @@ def how_to_commands() -> list[str]:
 def test_the_how_to_runs_every_command_but_two() -> None:
     others = [line for line in how_to_lines() if line not in how_to_commands()]
     # The SIGHUP is sent by test_sighup_replaces_...; installing is not run.
-    assert others == ["kill -HUP 4100", "pip install 'trasgi[reload]'"]
+    assert others == ["kill -HUP 4100", "pip install -e '.[reload]'"]
     assert len(how_to_commands()) == 4
 
 

@@ -48,7 +48,11 @@ from trasgi._protocol.h2c import (
     settings_payload,
 )
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
-from trasgi._protocol.strict import HeadLimits, check_head
+from trasgi._protocol.strict import (
+    HeadLimits,
+    check_head,
+    readable_parser_message,
+)
 from trasgi._protocol.ws_handshake import UpgradeHandshake
 
 #: After the last response on a connection, how long to keep reading what the
@@ -789,5 +793,5 @@ def _peer_reason(exc: h11.RemoteProtocolError) -> str:
     """A short reason for a malformed request, from h11's message."""
     if exc.error_status_hint == 431:
         return "request head too large"
-    text = str(exc) or "malformed request"
+    text = readable_parser_message(str(exc)) or "malformed request"
     return f"malformed request: {text}"

@@ -133,7 +133,8 @@ def explain(phase: Phase, message_type: object) -> str:
     )
 
 
-_REASONS = {s.value: s.phrase.encode("ascii") for s in http.HTTPStatus}
+#: The standard reason phrase of each status code (RFC 9110 section 15).
+REASON_PHRASES = {s.value: s.phrase.encode("ascii") for s in http.HTTPStatus}
 
 #: Status codes that never carry a body (RFC 9110 sections 15.3.5 and 15.4.5).
 NO_BODY_STATUSES = frozenset({204, 304})
@@ -424,7 +425,11 @@ class ResponseCycle(MessageOrder[H1Out]):
         # server's own are well-formed by construction.
         lines = self._lines + b"".join([b"%s: %s\r\n" % pair for pair in extra])
         status = self.status or 500
-        return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), lines)
+        return b"HTTP/1.1 %d %s\r\n%s\r\n" % (
+            status,
+            REASON_PHRASES.get(status, b""),
+            lines,
+        )
 
     def _frame_for_trailers(self) -> None:
         """Trailers need the chunked coding: a declared length gives way to it.

@@ -9,6 +9,7 @@ head bytes; tested by tables in ``tests/hostile/``.
 
 from __future__ import annotations
 
+import ast
 import re
 
 import attrs
@@ -27,6 +28,26 @@ _BARE_LF = re.compile(rb"(?<!\r)\n")
 _OBS_FOLD = re.compile(rb"\r?\n[ \t]")
 # Control characters other than HTAB in a field value (RFC 9110 section 5.5).
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# How h11 quotes the offending bytes in its messages: the repr of the bytes,
+# or of the bytearray it parses from (``bytearray(b'Host x')``).
+_BYTES_REPR = re.compile(
+    r"""(bytearray\()?(b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*")(?(1)\))"""
+)
+
+
+def readable_parser_message(message: str) -> str:
+    """h11's message with the quoted bytes as the text a peer sent.
+
+    ``illegal header line: bytearray(b'Host x')`` becomes ``illegal header
+    line: 'Host x'``: the 400's body and the log show the line, not a Python
+    type. Bytes that are not ASCII stay escaped.
+    """
+
+    def as_text(match: re.Match[str]) -> str:
+        data: bytes = ast.literal_eval(match.group(2))
+        return repr(data.decode("ascii", "backslashreplace"))
+
+    return _BYTES_REPR.sub(as_text, message)
 
 
 @attrs.frozen

@@ -35,7 +35,7 @@ from wsproto.handshake import H11Handshake, server_extensions_handshake
 from wsproto.utilities import RemoteProtocolError
 
 from trasgi._errors import PeerError
-from trasgi._protocol.cycle import first_invalid_field
+from trasgi._protocol.cycle import REASON_PHRASES, first_invalid_field
 from trasgi._protocol.h2_cycle import (
     CONNECTION_SPECIFIC,
     H2Out,
@@ -176,11 +176,12 @@ class UpgradeHandshake:
             # not reused for HTTP.
             headers = [*headers, (b"connection", b"close")]
         try:
-            return self._ws.send(
+            head = self._ws.send(
                 RejectConnection(status_code=status, headers=headers, has_body=True)
             )
         except h11.LocalProtocolError as exc:
             raise Unsendable(str(exc)) from None
+        return _with_reason_phrase(head, status)
 
     def deny_body(self, data: bytes, finished: bool) -> bytes:
         try:
@@ -192,12 +193,26 @@ class UpgradeHandshake:
         return data
 
 
+def _with_reason_phrase(head: bytes, status: int) -> bytes:
+    """The head with the status's standard reason phrase on its status line.
+
+    wsproto writes its refusals with an empty phrase, which RFC 9112 section
+    4 allows, but clients and their logs show that phrase (``403 Forbidden``).
+    """
+    _, rest = head.split(b"\r\n", 1)
+    return b"HTTP/1.1 %d %s\r\n%s" % (status, REASON_PHRASES.get(status, b""), rest)
+
+
 def _read_upgrade(ws: H11Handshake, request: h11.Request) -> Request:
     try:
         ws.initiate_upgrade_connection(list(request.headers), request.target)
         event = next(ws.events())
     except RemoteProtocolError as exc:
         hint = exc.event_hint
+        if isinstance(hint, RejectConnection) and _names_the_version(hint):
+            # wsproto says "Missing header" for a version it does not speak too.
+            versions = _versions(request.headers)
+            raise _version_error(versions, b"Sec-WebSocket-Version") from None
         if isinstance(hint, RejectConnection):
             raise HandshakeError(
                 hint.status_code, f"invalid websocket handshake: {exc}", hint.headers
@@ -210,6 +225,33 @@ def _read_upgrade(ws: H11Handshake, request: h11.Request) -> Request:
         ) from None
     assert isinstance(event, Request)
     return event
+
+
+def _versions(headers: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
+    return [
+        value for name, value in headers if name.lower() == b"sec-websocket-version"
+    ]
+
+
+def _names_the_version(hint: RejectConnection) -> bool:
+    """Whether wsproto's refusal is about the version (it carries the header)."""
+    return any(name.lower() == b"sec-websocket-version" for name, _ in hint.headers)
+
+
+def _version_error(versions: list[bytes], field_name: bytes) -> HandshakeError:
+    """400 for a missing ``Sec-WebSocket-Version``, 426 for another one.
+
+    RFC 6455 section 4.4: a server that does not speak the client's version
+    answers 426 with the versions it does speak in ``Sec-WebSocket-Version``
+    (``field_name``, spelled as the connection's protocol writes it).
+    """
+    supported = [(field_name, WEBSOCKET_VERSION)]
+    if not versions:
+        reason = "missing header Sec-WebSocket-Version (13)"
+        return HandshakeError(400, f"invalid websocket handshake: {reason}", supported)
+    offered = b", ".join(versions).decode("latin-1")
+    reason = f"unsupported Sec-WebSocket-Version {offered!r} (this server speaks 13)"
+    return HandshakeError(426, f"invalid websocket handshake: {reason}", supported)
 
 
 class ConnectHandshake:
@@ -237,14 +279,10 @@ class ConnectHandshake:
             raise HandshakeError(
                 501, f"unsupported :protocol {protocol.decode('latin-1')!r}", ()
             )
-        versions = [v for name, v in headers if name == b"sec-websocket-version"]
+        versions = _versions(headers)
         if versions != [WEBSOCKET_VERSION]:
-            status = 426 if versions else 400
-            raise HandshakeError(
-                status,
-                "invalid websocket handshake: Sec-WebSocket-Version must be 13",
-                [(b"sec-websocket-version", WEBSOCKET_VERSION)],
-            )
+            # RFC 9113 section 8.2: field names are lower case in HTTP/2.
+            raise _version_error(versions, b"sec-websocket-version")
         self._subprotocols = offered_subprotocols(headers)
         self._offers = [
             offer.strip()
