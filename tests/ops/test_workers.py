@@ -29,6 +29,7 @@ import trio.testing
 from trasgi import Config, ConnectionInfo
 from trasgi._io.connection import handle_connection
 from trasgi._io.shared import NEW_CONNECTION_GRACE, ServerShared
+from trasgi._ops.worker_process import PONG, Channel
 from trasgi._server.serve import _request_budget, serve_tcp
 
 from ..helpers import Receive, Send, read_until_closed
@@ -607,3 +608,19 @@ async def test_each_how_to_command_serves_and_stops_on_sigterm(command: str) -> 
         assert await server.exit_status() == 0
         await server.wait_closed()
     assert "Traceback" not in server.text
+
+
+async def test_the_control_channel_takes_two_senders_at_once() -> None:
+    # A worker reports (ready, failed) from one task and answers health
+    # checks from another; a message larger than the socket buffer keeps
+    # the first send busy while the second one comes.
+    ours, theirs = (
+        Channel(trio.SocketStream(trio.socket.from_stdlib_socket(end)))
+        for end in socket.socketpair()
+    )
+    large = {"event": "large", "padding": "x" * 500_000}
+    async with ours.stream, theirs.stream, trio.open_nursery() as nursery:
+        nursery.start_soon(ours.send, large)
+        nursery.start_soon(ours.send, PONG)
+        received = [await theirs.receive(), await theirs.receive()]
+    assert sorted(received, key=str) == sorted([large, PONG], key=str)

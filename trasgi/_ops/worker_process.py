@@ -117,6 +117,9 @@ class Channel:
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
         self._buffer = bytearray()
+        # A worker answers health checks from one task and reports from
+        # another; a trio stream takes one sender at a time.
+        self._sending = trio.Lock()
 
     @classmethod
     def from_fd(cls, fd: int) -> Channel:
@@ -126,8 +129,11 @@ class Channel:
     async def send(self, message: dict[str, Any]) -> None:
         data = json.dumps(message).encode("utf-8") + b"\n"
         # A peer that is gone cannot be told; its exit status reports it.
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.stream.send_all(data)
+        async with self._sending:
+            with contextlib.suppress(
+                trio.BrokenResourceError, trio.ClosedResourceError
+            ):
+                await self.stream.send_all(data)
 
     async def receive(self) -> dict[str, Any] | None:
         while b"\n" not in self._buffer:
