@@ -9,7 +9,7 @@ import pytest
 
 from trasgi import Config
 from trasgi._config.headers import parse_header, split_header_list
-from trasgi.testing import open_client
+from trasgi.testing import open_client, open_websocket
 
 from ..helpers import Receive, Send
 
@@ -57,6 +57,16 @@ async def test_a_server_header_replaces_trasgis(http2: bool) -> None:
     async with open_client(app, config=config, http2=http2) as client:
         response = await client.get("/")
     assert response.headers.get_list("server") == ["edge"]
+
+
+async def test_websocket_handshakes_carry_them() -> None:
+    async def accepting(scope: Any, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    async with open_websocket(accepting, config=HEADERS) as websocket:
+        assert (b"x-frame-options", b"DENY") in websocket.headers
 
 
 def test_parsed_lower_case_with_the_value_trimmed() -> None:
