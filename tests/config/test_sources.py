@@ -14,10 +14,10 @@ from trasgi._config.sources import (
     ConfigError,
     from_environ,
     from_toml,
-    near_miss,
     parse_text,
     read_environ,
 )
+from trasgi._config.spelling import edit_distance, near_miss
 from trasgi._ops.cli import Resolved, build_parser, config_from_args, resolve_config
 
 
@@ -164,6 +164,22 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_near_miss_is_a_slip_of_the_fingers(name: str, close: str | None) -> None:
     known = [field.name for field in attrs.fields(Config)] + ["app"]
     assert near_miss(name, known) == close
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "distance"),
+    [
+        ("port", "port", 0),
+        ("prot", "port", 1),  # two neighbours swapped: one slip
+        ("hots", "host", 1),
+        ("worker", "workers", 1),
+        ("", "abc", 3),
+        ("service_host", "metrics_host", 4),
+    ],
+)
+def test_edit_distance(first: str, second: str, distance: int) -> None:
+    assert edit_distance(first, second) == distance
+    assert edit_distance(second, first) == distance
 
 
 def test_unknown_variables_are_warnings_with_a_real_hint() -> None:

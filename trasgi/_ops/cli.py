@@ -25,12 +25,12 @@ from trasgi._config.sources import (
     ConfigError,
     from_toml,
     load_env_file,
-    near_miss,
     parse_switch,
     parse_text,
     read_environ,
     validated,
 )
+from trasgi._config.spelling import near_miss
 from trasgi._edge.activation import SocketActivationError
 from trasgi._edge.tls import TLSConfigError
 from trasgi._errors import AppLoadError, LifespanFailure
