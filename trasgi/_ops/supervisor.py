@@ -11,7 +11,7 @@ lost when a worker stops (the queue belongs to the socket, which the others
 keep open), and no other process can bind the port between two workers.
 
 The supervisor is a trio program that awaits process exits, pipe messages and
-signals; it never polls:
+signals; the only thing it does on a timer is the workers' health check:
 
 * a worker that dies is replaced, after a backoff that doubles while workers
   keep dying soon after their start; one that exits by itself with status 0
