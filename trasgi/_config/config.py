@@ -635,6 +635,8 @@ class Config:
         parse=float,
     )
     proxy_headers: bool = _option(
+        # On, as in uvicorn: --forwarded-allow-ips' default keeps it to
+        # proxies on this host, so a remote client cannot use it.
         True,
         "Believe the forwarding headers (see --forwarded-header) of peers in "
         "--forwarded-allow-ips: they set the client, scheme and Host the "
