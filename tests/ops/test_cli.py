@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -125,6 +127,31 @@ def assert_one_line_error(
             "unrecognized arguments: --no-such-option",
         ),
         ([], 2, "the application is required: APP, TRASGI_APP or app in --config"),
+        (
+            ["examples.hello:app", "--prot", "8000"],
+            2,
+            "unrecognized arguments: --prot 8000 (did you mean --port?)",
+        ),
+        (
+            ["examples.hello:app", "--env-file", "/nonexistent/.env"],
+            2,
+            "--env-file /nonexistent/.env: cannot read: No such file or directory",
+        ),
+        (
+            ["examples.hello:app", "--header", "x-frame-options"],
+            2,
+            "--header must be NAME:VALUE, got 'x-frame-options'",
+        ),
+        (
+            ["examples.hello:app", "--header", "bad name: 1"],
+            2,
+            "--header 'bad name: 1': 'bad name' is not a valid header name",
+        ),
+        (
+            ["examples.hello:app", "--ws-per-message-deflate", "maybe"],
+            2,
+            "expected a boolean (true/false, 1/0, yes/no, on/off), got 'maybe'",
+        ),
     ],
 )
 def test_bad_input_gets_one_line_and_a_non_zero_exit(
@@ -275,3 +302,109 @@ async def test_second_sigint_forces_exit(tmp_path: Path) -> None:
     assert status == 1
     await read_until(process, rb"forcing exit", seen)
     assert b"Traceback" not in seen
+
+
+@asynccontextmanager
+async def serving(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> AsyncIterator[tuple[int, bytearray]]:
+    """``python -m trasgi ARGS`` until it listens; then SIGTERM, and exit 0."""
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "trasgi", *args],
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    seen = bytearray()
+    try:
+        found = await read_until(
+            process, rb"listening on http://127\.0\.0\.1:(\d+)", seen
+        )
+        yield int(found.group(1)), seen
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(20):
+            status = await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert status == 0, bytes(seen)
+    assert b"Traceback" not in seen
+
+
+#: What Kubernetes puts in a pod's environment for a Service named trasgi.
+SERVICE_LINKS = {
+    "TRASGI_SERVICE_HOST": "10.0.0.11",
+    "TRASGI_SERVICE_PORT": "8000",
+    "TRASGI_PORT": "tcp://10.0.0.11:8000",
+    "TRASGI_PORT_8000_TCP": "tcp://10.0.0.11:8000",
+    "TRASGI_PORT_8000_TCP_PROTO": "tcp",
+    "TRASGI_PORT_8000_TCP_PORT": "8000",
+    "TRASGI_PORT_8000_TCP_ADDR": "10.0.0.11",
+    "TRASGI_WEB_SERVICE_HOST": "10.0.0.12",
+}
+
+
+@pytest.mark.parametrize(
+    "listen",
+    [["--port", "0"], ["--bind", "127.0.0.1:0"]],
+    ids=["port-on-the-command-line", "port-from-nowhere"],
+)
+async def test_a_pod_with_service_links_and_stray_variables_starts(
+    listen: list[str],
+) -> None:
+    env = {**SERVICE_LINKS, "TRASGI_VERSION": "1.4.0", "TRASGI_PROT": "9000"}
+    async with serving("examples.hello:app", *listen, env=env) as (port, seen):
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/")
+        assert response.text == "Hello, world!"
+    warnings = [line for line in seen.decode().splitlines() if "WARNING" in line]
+    links, *others = warnings
+    assert "enableServiceLinks: false" in links
+    assert "TRASGI_SERVICE_HOST" in links
+    assert "TRASGI_WEB_SERVICE_HOST" in links
+    assert ("TRASGI_PORT," in links) is (listen[0] == "--bind")
+    assert [line.partition("WARNING")[2].strip() for line in others] == [
+        "TRASGI_PROT: unknown option, ignored (did you mean 'TRASGI_PORT'?)",
+        "TRASGI_VERSION: unknown option, ignored",
+    ]
+
+
+async def test_env_file_sets_options_and_the_applications_variables(
+    tmp_path: Path,
+) -> None:
+    write_module(
+        tmp_path,
+        "greeter",
+        """
+        import os
+
+        async def app(scope, receive, send):
+            if scope["type"] != "http":
+                return
+            body = f"{os.environ['GREETING']} at {scope['root_path']}".encode()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": body})
+        """,
+    )
+    (tmp_path / ".env").write_text(
+        "GREETING='hello from .env'\nTRASGI_ROOT_PATH=/api\n"
+    )
+    args = ["greeter:app", "--app-dir", str(tmp_path), "--env-file", ".env"]
+    async with serving(*args, "--port", "0", cwd=tmp_path) as (port, _):
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/")
+        assert response.text == "hello from .env at /api"
+
+
+async def test_reload_with_workers_warns_once_and_runs_one_server(
+    tmp_path: Path,
+) -> None:
+    args = ["examples.hello:app", "--app-dir", str(ROOT), "--port", "0"]
+    reload = ["--reload", "--reload-dir", str(tmp_path), "--workers", "3"]
+    async with serving(*args, *reload, cwd=tmp_path) as (port, seen):
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{port}/")
+        assert response.status_code == 200
+    assert seen.count(b"--workers is ignored with --reload") == 1
+    assert b"supervisor" not in seen

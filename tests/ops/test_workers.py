@@ -7,6 +7,7 @@ tell which process did what. Every wait is bounded by :data:`HANG`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -28,6 +29,7 @@ import trio.testing
 from trasgi import Config, ConnectionInfo
 from trasgi._io.connection import handle_connection
 from trasgi._io.shared import NEW_CONNECTION_GRACE, ServerShared
+from trasgi._ops.worker_process import PONG, Channel
 from trasgi._server.serve import _request_budget, serve_tcp
 
 from ..helpers import Receive, Send, read_until_closed
@@ -39,6 +41,7 @@ HANG = 30.0
 
 PID_APP = """
 import os
+import time
 from pathlib import Path
 
 EVENTS = Path(__file__).with_name("events.txt")
@@ -55,6 +58,8 @@ async def app(scope, receive, send):
                 events.write(f"shutdown {os.getpid()}\\n")
             await send({"type": "lifespan.shutdown.complete"})
             return
+    if scope["path"] == "/block":
+        time.sleep(3600)  # blocks the worker's event loop
     body = str(os.getpid()).encode()
     headers = [(b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -276,6 +281,48 @@ async def test_a_killed_worker_is_replaced_and_requests_keep_succeeding(
 
 
 @pytest.mark.process
+async def test_a_worker_whose_loop_is_blocked_is_killed_and_replaced(
+    tmp_path: Path,
+) -> None:
+    pid_app(tmp_path)
+    args = serve_args(
+        "--workers", "1", "--timeout-worker-healthcheck", "2", directory=tmp_path
+    )
+    async with running(*args, cwd=tmp_path) as server:
+        (blocked,) = await server.ready_pids(1)
+        port = await server.port()
+        assert await get(port) == (200, str(blocked).encode())  # healthy
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        async with stream:
+            await stream.send_all(b"GET /block HTTP/1.1\r\nHost: t\r\n\r\n")
+            await server.wait_for(
+                rb"worker %d did not answer a health check within 2s: killing it"
+                % blocked
+            )
+            await server.wait_for(rb"worker %d was killed by SIGKILL" % blocked)
+            with contextlib.suppress(trio.BrokenResourceError):  # or reset
+                assert await stream.receive_some(65536) == b""  # never answered
+        (_, replacement) = await server.ready_pids(2)
+        assert await get(port) == (200, str(replacement).encode())
+
+
+@pytest.mark.process
+async def test_a_frozen_worker_is_killed_and_replaced(tmp_path: Path) -> None:
+    pid_app(tmp_path)
+    args = serve_args(
+        "--workers", "2", "--timeout-worker-healthcheck", "2", directory=tmp_path
+    )
+    async with running(*args, cwd=tmp_path) as server:
+        frozen, other = await server.ready_pids(2)
+        os.kill(frozen, signal.SIGSTOP)
+        await server.wait_for(rb"worker %d did not answer a health check" % frozen)
+        await server.wait_for(rb"worker %d was killed by SIGKILL" % frozen)
+        (*_, replacement) = await server.ready_pids(3)
+        assert await pids_until(await server.port(), 2) == {other, replacement}
+        assert b"worker %d did not answer" % other not in server.log
+
+
+@pytest.mark.process
 async def test_sighup_replaces_every_worker_without_a_failed_request(
     tmp_path: Path,
 ) -> None:
@@ -427,7 +474,6 @@ def test_workers_whose_lifespan_startup_fails_exit_3(tmp_path: Path) -> None:
     ("args", "words"),
     [
         (["--workers", "0"], "--workers must be between 1 and 1024, got 0"),
-        (["--workers", "2", "--reload"], "--reload cannot be used with --workers"),
         (["--workers", "2", "--metrics-port", "0"], "--metrics-port cannot be used"),
         (["--limit-max-requests", "0"], "--limit-max-requests must be between 1"),
         (["--limit-max-requests-jitter", "-1"], "must be between 0"),
@@ -562,3 +608,19 @@ async def test_each_how_to_command_serves_and_stops_on_sigterm(command: str) -> 
         assert await server.exit_status() == 0
         await server.wait_closed()
     assert "Traceback" not in server.text
+
+
+async def test_the_control_channel_takes_two_senders_at_once() -> None:
+    # A worker reports (ready, failed) from one task and answers health
+    # checks from another; a message larger than the socket buffer keeps
+    # the first send busy while the second one comes.
+    ours, theirs = (
+        Channel(trio.SocketStream(trio.socket.from_stdlib_socket(end)))
+        for end in socket.socketpair()
+    )
+    large = {"event": "large", "padding": "x" * 500_000}
+    async with ours.stream, theirs.stream, trio.open_nursery() as nursery:
+        nursery.start_soon(ours.send, large)
+        nursery.start_soon(ours.send, PONG)
+        received = [await theirs.receive(), await theirs.receive()]
+    assert sorted(received, key=str) == sorted([large, PONG], key=str)

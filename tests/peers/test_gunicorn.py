@@ -681,7 +681,6 @@ def test_trasgi_variables_set_the_other_options() -> None:
             "TRASGI_APP is not used under gunicorn: the application is gunicorn's "
             "APP_MODULE argument",
         ),
-        ([], {"TRASGI_NOPE": "1"}, "TRASGI_NOPE: unknown option"),
         (
             [],
             {"TRASGI_TIMEOUT_HEADER_READ": "0"},
@@ -712,6 +711,13 @@ def test_settings_trasgi_cannot_use_are_refused_in_one_line(
         trasgi_config(*argv, environ=environ)
     assert str(raised.value).startswith(message)
     assert "\n" not in str(raised.value)
+
+
+def test_unknown_trasgi_variables_are_only_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert trasgi_config(environ={"TRASGI_NOPE": "1"}).port == Config().port
+    assert "TRASGI_NOPE: unknown option, ignored" in caplog.text
 
 
 def test_unused_gunicorn_settings_are_named() -> None:

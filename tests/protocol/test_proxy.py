@@ -394,6 +394,12 @@ def test_a_trusted_proxy_rewrites_client_scheme_and_host() -> None:
     assert (b"x-forwarded-for", b"203.0.113.7") in scope["headers"]
 
 
+def test_a_local_proxy_is_believed_by_default() -> None:
+    scope = scope_with("http", *FULL)
+    apply_proxy_headers(scope, PROXY_PEER, Config())
+    assert (scope["client"], scope["scheme"]) == (("203.0.113.7", 0), "https")
+
+
 @pytest.mark.parametrize(("proto", "scheme"), [("https", "wss"), ("http", "ws")])
 def test_a_websocket_gets_ws_or_wss(proto: str, scheme: str) -> None:
     scope = scope_with("websocket", ("x-forwarded-proto", proto))
@@ -404,7 +410,8 @@ def test_a_websocket_gets_ws_or_wss(proto: str, scheme: str) -> None:
 @pytest.mark.parametrize(
     ("config", "peer"),
     [
-        (Config(), PROXY_PEER),  # --proxy-headers is off by default
+        (Config(proxy_headers=False), PROXY_PEER),
+        (Config(), STRANGER),  # on by default, for loopback peers only
         (ON, STRANGER),  # an untrusted peer cannot spoof
         (ON, MEMORY_PEER),
         (Config(proxy_headers=True, forwarded_allow_ips="10.0.0.0/8"), PROXY_PEER),

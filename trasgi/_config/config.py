@@ -15,6 +15,7 @@ from typing import Any, Literal
 import attrs
 
 from trasgi._config.binds import parse_bind
+from trasgi._config.headers import parse_header, split_header_list
 from trasgi._observe.access import FormatError, compile_format
 from trasgi._protocol.forwarded import (
     FORWARDED_HEADERS as FORWARDED_HEADERS,
@@ -73,6 +74,11 @@ DEFAULT_LIMIT_MAX_REQUESTS_JITTER = 0
 #: admits) may speak for a client: uvicorn trusts 127.0.0.1 by default, and a
 #: proxy on another host must be named, since trusting a network is a choice.
 DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1,::1,unix"
+
+#: uvicorn's default. A worker's event loop answers between two of its
+#: tasks' steps; one that cannot answer in 5 s is blocked (a synchronous call
+#: that never returns, a deadlock) and serves no one.
+DEFAULT_TIMEOUT_WORKER_HEALTHCHECK = 5.0
 
 #: uvicorn's default: big enough for real messages, small enough that one
 #: client cannot make the server buffer much.
@@ -206,6 +212,15 @@ def _strings(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
             raise TypeError(f"{attribute.name} entries must be strings, got {text!r}")
 
 
+def _valid_headers(
+    _instance: Any, _attribute: attrs.Attribute[Any], value: Any
+) -> None:
+    for text in value:
+        if not isinstance(text, str):
+            raise TypeError(f"header entries must be strings, got {text!r}")
+        parse_header(text)
+
+
 def _valid_trusted_proxies(
     _instance: Any, _attribute: attrs.Attribute[Any], value: Any
 ) -> None:
@@ -252,6 +267,7 @@ def _option(
     parse: Callable[[str], Any] | None = None,
     converter: Callable[[Any], Any] | None = None,
     repeatable: bool = False,
+    split: Callable[[str], tuple[str, ...]] | None = None,
 ) -> Any:
     """Declare a config field with what the CLI needs to expose it."""
     metadata = {
@@ -260,6 +276,7 @@ def _option(
         "metavar": metavar,
         "parse": parse,
         "repeatable": repeatable,
+        "split": split,
     }
     return attrs.field(
         default=default,
@@ -359,6 +376,16 @@ class Config:
     server_header: bool = _option(True, "Add a 'Server: trasgi' header to responses.")
     date_header: bool = _option(
         True, "Add a 'Date' header to responses (RFC 9110 section 6.6.1)."
+    )
+    header: tuple[str, ...] = _option(
+        (),
+        "Add this header to every response, as NAME:VALUE, unless the "
+        "application set it; repeat for several.",
+        validators=(_valid_headers,),
+        metavar="NAME:VALUE",
+        converter=tuple,
+        repeatable=True,
+        split=split_header_list,
     )
     timeout_keep_alive: float = _option(
         DEFAULT_TIMEOUT_KEEP_ALIVE,
@@ -608,7 +635,9 @@ class Config:
         parse=float,
     )
     proxy_headers: bool = _option(
-        False,
+        # On, as in uvicorn: --forwarded-allow-ips' default keeps it to
+        # proxies on this host, so a remote client cannot use it.
+        True,
         "Believe the forwarding headers (see --forwarded-header) of peers in "
         "--forwarded-allow-ips: they set the client, scheme and Host the "
         "application sees.",
@@ -678,6 +707,14 @@ class Config:
         metavar="N",
         parse=int,
     )
+    timeout_worker_healthcheck: float = _option(
+        DEFAULT_TIMEOUT_WORKER_HEALTHCHECK,
+        "Kill and replace a --workers worker whose event loop does not answer "
+        "the supervisor's health check within this many seconds.",
+        validators=(_in_range(0.001, _HOUR),),
+        metavar="SECONDS",
+        parse=float,
+    )
     limit_max_requests: int | None = _option(
         None,
         "Shut down gracefully after this many requests (a supervisor then "
@@ -735,4 +772,12 @@ class Config:
         "Look for the application's module in this directory (put first on sys.path).",
         validators=(_instance_of(str),),
         metavar="DIR",
+    )
+    env_file: str | None = _option(
+        None,
+        "Load environment variables from this .env file before reading "
+        "TRASGI_* variables (the command line does; needs trasgi[dotenv]); "
+        "variables already set win.",
+        validators=(_instance_of(str),),
+        metavar="PATH",
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from email.utils import formatdate
 
 from trasgi._config.config import Config
+from trasgi._config.headers import parse_header
 
 _SERVER_HEADER = (b"server", b"trasgi")
 
@@ -28,11 +30,23 @@ class _DateHeader:
 _date_header = _DateHeader()
 
 
+@functools.lru_cache(maxsize=8)
+def _configured(fields: tuple[str, ...]) -> tuple[tuple[bytes, bytes], ...]:
+    """The ``--header`` fields, parsed once per configuration."""
+    return tuple(parse_header(text) for text in fields)
+
+
 def default_headers(config: Config) -> list[tuple[bytes, bytes]]:
-    """``date`` and ``server``, as ``--date-header`` and ``--server-header`` say."""
+    """The fields the server adds to every response.
+
+    ``date`` and ``server``, as ``--date-header`` and ``--server-header`` say,
+    then the ``--header`` fields; a ``--header server:...`` replaces trasgi's.
+    """
+    configured = _configured(config.header)
     headers = []
     if config.date_header:
         headers.append((b"date", _date_header.value()))
-    if config.server_header:
+    if config.server_header and all(name != b"server" for name, _ in configured):
         headers.append(_SERVER_HEADER)
+    headers.extend(configured)
     return headers

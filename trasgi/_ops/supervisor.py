@@ -11,7 +11,7 @@ lost when a worker stops (the queue belongs to the socket, which the others
 keep open), and no other process can bind the port between two workers.
 
 The supervisor is a trio program that awaits process exits, pipe messages and
-signals; it never polls:
+signals; the only thing it does on a timer is the workers' health check:
 
 * a worker that dies is replaced, after a backoff that doubles while workers
   keep dying soon after their start; one that exits by itself with status 0
@@ -22,6 +22,9 @@ signals; it never polls:
   others and exits with that failure's message and status;
 * SIGHUP replaces the workers one at a time: start a new one, wait until it
   is ready, stop an old one gracefully;
+* a ready worker is asked every :data:`HEALTH_CHECK_INTERVAL` seconds to
+  answer over its control channel; one whose event loop does not answer
+  within ``--timeout-worker-healthcheck`` is killed, and so replaced;
 * the first SIGINT or SIGTERM stops every worker gracefully (SIGTERM, then
   SIGKILL after ``--timeout-graceful-shutdown`` plus :data:`STOP_MARGIN`);
   a second one kills them at once.
@@ -44,6 +47,8 @@ from trasgi._edge.listeners import describe_listener, open_listeners
 from trasgi._exits import EXIT_FAILURE, FORCED_EXIT_STATUS
 from trasgi._observe.logs import error_logger
 from trasgi._ops.worker_process import (
+    PING,
+    PONG,
     WORKER_COMMAND,
     Channel,
     WorkerSpec,
@@ -65,6 +70,10 @@ MAX_BACKOFF = 10.0
 #: A worker that ran this long before dying was not crash-looping: its death
 #: resets the backoff.
 STABLE_UPTIME = 10.0
+#: Seconds between two health checks of a ready worker: a blocked worker is
+#: found within this plus the health-check timeout, at the cost of two short
+#: lines on a socket pair per second.
+HEALTH_CHECK_INTERVAL = 1.0
 #: Added to the graceful timeout before a worker is killed: its lifespan
 #: shutdown and the interpreter's exit take time after the last request.
 STOP_MARGIN = 5.0
@@ -100,11 +109,6 @@ def check_options(config: Config) -> None:
     """
     if config.workers is None:
         return
-    if config.reload:
-        raise ValueError(
-            "--reload cannot be used with --workers: reload runs one server "
-            "for development"
-        )
     if config.metrics_port is not None:
         raise ValueError(
             "--metrics-port cannot be used with --workers: each worker would "
@@ -203,6 +207,20 @@ class WorkerProcess:
             status if status > 0 else EXIT_FAILURE,
         )
 
+    async def is_unresponsive(self, patience: float) -> bool:
+        """Ask for a pong; True if none came within ``patience`` seconds.
+
+        A worker that exits meanwhile is not unresponsive: its exit is
+        reported by :meth:`wait`.
+        """
+        await self.control.send(PING)
+        with trio.move_on_after(patience):
+            while (message := await self.control.receive()) is not None:
+                if message == PONG:
+                    return False
+            return False
+        return True
+
     async def wait(self) -> int:
         """Wait for the process to exit; return its status."""
         try:
@@ -282,6 +300,7 @@ class Supervisor:
 
     def __init__(self, spec: WorkerSpec, count: int, stop_timeout: float) -> None:
         self.spec = spec
+        self.health_timeout = spec.config.timeout_worker_healthcheck
         self.count = count
         self.stop_timeout = stop_timeout
         self.live: set[WorkerProcess] = set()
@@ -343,7 +362,10 @@ class Supervisor:
             if self._ready_count == self.count:
                 self._notifier.ready(f"{self.count} workers serving")
             task_status.started(worker)
-            status = await worker.wait()
+            async with trio.open_nursery() as checks:
+                checks.start_soon(self._check_health, worker)
+                status = await worker.wait()
+                checks.cancel_scope.cancel()
         finally:
             self.live.discard(worker)
             if worker.process.returncode is None:  # cancelled: a forced stop
@@ -351,6 +373,21 @@ class Supervisor:
                 with trio.CancelScope(shield=True):
                     await worker.wait()
         await self._after_exit(worker, status)
+
+    async def _check_health(self, worker: WorkerProcess) -> None:
+        """Kill the worker when its event loop stops answering."""
+        while True:
+            await trio.sleep(HEALTH_CHECK_INTERVAL)
+            if self.stopping or worker.retiring:
+                return  # stopping has its own deadline: stop_timeout
+            if await worker.is_unresponsive(self.health_timeout):
+                error_logger.error(
+                    "worker %d did not answer a health check within %gs: killing it",
+                    worker.pid,
+                    self.health_timeout,
+                )
+                worker.kill()
+                return
 
     async def _start_with_retries(self) -> None:
         """Start one worker, again and again while it fails before ready."""

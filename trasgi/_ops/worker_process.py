@@ -12,6 +12,11 @@ pair, the *control channel*, which speaks JSON lines:
    command line's one-line message and exit status (the application cannot
    be loaded: 1; its lifespan startup failed: 3), and exits.
 
+3. once the worker is ready, the supervisor sends ``{"event": "ping"}`` now
+   and then, and the worker answers ``{"event": "pong"}`` from its event
+   loop: a worker whose loop is blocked cannot answer, and is replaced
+   (``--timeout-worker-healthcheck``).
+
 The channel also tells the worker that its parent is gone: end of file. The
 worker then shuts down gracefully rather than serve on, unsupervised.
 
@@ -51,6 +56,9 @@ from trasgi._server.serve import serve_listeners
 WORKER_COMMAND = (sys.executable, "-m", "trasgi._ops.worker_process")
 #: A control line longer than this is not ours: the spec is a few KiB.
 MAX_LINE = 1024 * 1024
+#: The supervisor's health check, and the worker's answer.
+PING = {"event": "ping"}
+PONG = {"event": "pong"}
 #: Variables that address the service's main process only: a worker that
 #: inherited them would tell systemd it is ready or stopping, or adopt
 #: descriptors meant for its parent.
@@ -109,6 +117,9 @@ class Channel:
     def __init__(self, stream: trio.SocketStream) -> None:
         self.stream = stream
         self._buffer = bytearray()
+        # A worker answers health checks from one task and reports from
+        # another; a trio stream takes one sender at a time.
+        self._sending = trio.Lock()
 
     @classmethod
     def from_fd(cls, fd: int) -> Channel:
@@ -118,8 +129,11 @@ class Channel:
     async def send(self, message: dict[str, Any]) -> None:
         data = json.dumps(message).encode("utf-8") + b"\n"
         # A peer that is gone cannot be told; its exit status reports it.
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.stream.send_all(data)
+        async with self._sending:
+            with contextlib.suppress(
+                trio.BrokenResourceError, trio.ClosedResourceError
+            ):
+                await self.stream.send_all(data)
 
     async def receive(self) -> dict[str, Any] | None:
         while b"\n" not in self._buffer:
@@ -216,7 +230,7 @@ async def _serve_until_stopped(
                 nursery.cancel_scope.cancel()  # the watchers below are done
 
             nursery.start_soon(_stop_on_sigterm, signals, stop)
-            nursery.start_soon(_stop_when_parent_leaves, control, stop)
+            nursery.start_soon(_follow_parent, control, stop)
             try:
                 await nursery.start(serve)
             except LifespanFailure as exc:
@@ -238,9 +252,11 @@ async def _stop_on_sigterm(signals: AsyncIterator[int], stop: trio.Event) -> Non
             stop.set()
 
 
-async def _stop_when_parent_leaves(control: Channel, stop: trio.Event) -> None:
-    while await control.receive() is not None:
-        pass  # nothing else is sent yet; end of file is the message
+async def _follow_parent(control: Channel, stop: trio.Event) -> None:
+    """Answer the parent's health checks; stop when the parent is gone."""
+    while (message := await control.receive()) is not None:
+        if message.get("event") == PING["event"]:
+            await control.send(PONG)
     if not stop.is_set():
         error_logger.warning("worker %d: its parent is gone: stopping", os.getpid())
         stop.set()
