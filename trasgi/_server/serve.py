@@ -38,6 +38,7 @@ from trasgi._io.shared import ServerShared
 from trasgi._observe.access import ResponseObserver
 from trasgi._observe.logs import error_logger, format_client
 from trasgi._server.beside import tasks_beside
+from trasgi._server.interfaces import as_asgi3
 from trasgi._server.lifespan import lifespan
 from trasgi._server.metrics import serving_metrics
 from trasgi._server.notify import Notifier, notifying_systemd
@@ -119,6 +120,8 @@ async def serve_listeners(
     shared = ServerShared(request_budget=_request_budget(config))
     async with (
         _closing_on_failure(listeners),
+        # --interface: ASGI 2 and WSGI applications become ASGI 3 ones here.
+        contextlib.nullcontext(as_asgi3(app, config.interface)) as app,
         notifying_systemd() as notifier,
         serving_metrics(config, shared) as metrics,
         lifespan(app, config.lifespan, shared.state),

@@ -19,6 +19,7 @@ from trasgi._config.config import Config
 from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._protocol.scope import ConnectionInfo
+from trasgi._server.interfaces import as_asgi3
 from trasgi._server.lifespan import lifespan
 
 from ._memory import TEST_CLIENT, collapse_single_error
@@ -129,6 +130,7 @@ async def open_client(
         connection still being served is cancelled.
     """
     config = config or Config()
+    app = as_asgi3(app, config.interface)  # --interface, as the server does
     shared = ServerShared()
     with collapse_single_error():
         async with (
