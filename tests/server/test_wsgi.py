@@ -405,3 +405,37 @@ async def test_threads_are_limited_per_run() -> None:
     limiter = thread_limiter()
     assert limiter is thread_limiter()
     assert limiter.total_tokens == WSGI_THREADS
+
+
+async def test_head_and_http2_requests() -> None:
+    async with open_client(untyped(environ_app), http2=True) as client:
+        head = await client.head("/")
+        got = await client.get("/")
+    assert (head.status_code, head.content) == (200, b"")
+    assert got.http_version == "HTTP/2"
+    assert variables(got)["SERVER_PROTOCOL"] == "HTTP/2"
+
+
+async def test_a_client_leaving_mid_upload_ends_the_read() -> None:
+    raised: list[BaseException] = []
+    done = trio.Event()
+
+    def reader(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        try:
+            environ["wsgi.input"].read()
+        except OSError as exc:
+            raised.append(exc)
+            raise
+        finally:
+            trio.from_thread.run_sync(done.set)
+        return []
+
+    async with open_connection(untyped(reader)) as stream:
+        await stream.send_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial"
+        )
+        await trio.testing.wait_all_tasks_blocked()
+        await stream.aclose()
+        with trio.fail_after(HANG):
+            await done.wait()
+    assert [type(exc).__name__ for exc in raised] == ["ClientDisconnected"]
