@@ -79,7 +79,9 @@ async def serve_tcp(
         :class:`OSError` when the port cannot be bound;
         :class:`~trasgi.LifespanFailure` when the application's startup fails;
         :class:`ValueError` naming the option when the TLS options cannot
-        work (a missing file, a key that does not fit the certificate).
+        work (a missing file, a key that does not fit the certificate);
+        an error naming ``--interface`` when ``config.interface`` is
+        ``"auto"`` and the application's signature fits no kind, or several.
 
     Resource handling:
         Cancelling stops the server at once: listeners and connections are
@@ -120,7 +122,8 @@ async def serve_listeners(
     shared = ServerShared(request_budget=_request_budget(config))
     async with (
         _closing_on_failure(listeners),
-        # --interface: ASGI 2 and WSGI applications become ASGI 3 ones here.
+        # --interface: ASGI 2 and WSGI applications become ASGI 3 ones here,
+        # after the line above, so that the listeners close if it refuses.
         contextlib.nullcontext(as_asgi3(app, config.interface)) as app,
         notifying_systemd() as notifier,
         serving_metrics(config, shared) as metrics,
