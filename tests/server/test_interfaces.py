@@ -190,3 +190,29 @@ def test_the_command_line_refuses_an_ambiguous_app_in_one_line(
     )
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class AwaitableClass:
+    """An ASGI 3 application as a class: constructed with all three, awaited."""
+
+    def __init__(self, scope: Any, receive: Receive, send: Send) -> None:
+        self.args = (scope, receive, send)
+
+    def __await__(self) -> Any:
+        return asgi3_function(*self.args).__await__()
+
+
+class SyncCallClass:
+    def __init__(self, scope: Any) -> None:
+        pass
+
+    def __call__(self, receive: Any, send: Any) -> None:
+        pass
+
+
+async def test_an_awaitable_class_is_asgi3_and_a_sync_class_is_refused() -> None:
+    assert detect(AwaitableClass) is Interface.ASGI3
+    async with open_client(AwaitableClass) as client:
+        assert (await client.get("/")).text == "asgi3"
+    with pytest.raises(AppLoadError, match="fits no interface"):
+        detect(SyncCallClass)

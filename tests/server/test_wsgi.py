@@ -439,3 +439,34 @@ async def test_a_client_leaving_mid_upload_ends_the_read() -> None:
         with trio.fail_after(HANG):
             await done.wait()
     assert [type(exc).__name__ for exc in raised] == ["ClientDisconnected"]
+
+
+def str_body(environ: Environ, start_response: StartResponse) -> list[Any]:
+    start_response("200 OK", [])
+    return ["text, not bytes"]
+
+
+def no_start_response(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    return [b"body"]
+
+
+def bad_status(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    start_response("OK", [])
+    return [b"body"]
+
+
+@pytest.mark.parametrize(
+    ("app", "says"),
+    [
+        (str_body, "a WSGI body must be bytes, got str"),
+        (no_start_response, "returned a body before calling start_response()"),
+        (bad_status, "a WSGI status must look like '200 OK', got 'OK'"),
+    ],
+)
+async def test_wsgi_mistakes_are_500s_that_say_what_went_wrong(
+    app: Any, says: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_client(untyped(app)) as client:
+        assert (await client.get("/")).status_code == 500
+    (logged,) = [r for r in caplog.records if r.exc_info]
+    assert says in str(logged.exc_info[1])  # type: ignore[index]
