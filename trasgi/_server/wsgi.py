@@ -16,7 +16,10 @@ every case). The thread speaks to the request through ``trio.from_thread``:
 * each chunk of the response, and each ``write()``, is one
   ``http.response.body`` message, which blocks the thread until the server
   has taken it: a slow client slows the application down instead of the
-  response piling up in memory.
+  response piling up in memory;
+* the end of the body is sent from trio once the thread is done, so the
+  response is complete (and logged) after ``close()``, as it is after an
+  ASGI application returns.
 """
 
 from __future__ import annotations
