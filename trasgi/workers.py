@@ -54,6 +54,7 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Any, NoReturn
 
+import attrs
 import trio
 
 try:
@@ -68,8 +69,9 @@ from trasgi._asgi import ASGIApp, Receive, Scope, Send
 from trasgi._config.config import Config
 from trasgi._config.sources import ConfigError, from_environ
 from trasgi._edge.tls import TLSConfigError, build_server_context, with_tls
-from trasgi._errors import LifespanFailure
+from trasgi._errors import AppLoadError, LifespanFailure
 from trasgi._observe.logs import access_logger, error_logger
+from trasgi._server.interfaces import as_asgi3
 from trasgi._server.serve import serve_listeners
 
 __all__ = ["TrasgiWorker"]
@@ -409,6 +411,16 @@ class TrasgiWorker(Worker):  # type: ignore[misc]  # gunicorn has no type hints
             os.environ.pop(name, None)
         self._stop = trio.Event()
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        """Load the application as gunicorn does, then apply ``--interface``."""
+        super().load_wsgi()
+        try:
+            self.wsgi: ASGIApp = as_asgi3(self.wsgi, self._trasgi_config.interface)
+        except AppLoadError as exc:
+            self._boot_failed(f"cannot load the application: {exc}")
+        # Made ASGI 3 here, before the request counter wraps it.
+        self._trasgi_config = attrs.evolve(self._trasgi_config, interface="asgi3")
 
     def _boot_failed(self, message: str) -> NoReturn:
         """Exit with gunicorn's boot error status: gunicorn then stops.

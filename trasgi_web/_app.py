@@ -28,6 +28,13 @@ Hook = Callable[[], Any]
 Lifespan = Callable[["App"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 _F = TypeVar("_F", bound=Callable[..., Any])
 _DEFAULT_OPENAPI = OpenAPIConfig()
+#: Said by an App called outside trio: without it, the first trio call fails
+#: with an AttributeError from trio's internals that names no cause.
+NEEDS_TRIO = (
+    "trasgi_web runs on trio, and this server runs the application on another "
+    "event loop (asyncio); serve it with a trio server: trasgi, or hypercorn "
+    "--worker-class trio"
+)
 
 
 class App(Router):
@@ -148,7 +155,14 @@ class App(Router):
     # -- the ASGI interface -------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI connection: lifespan, http or websocket."""
+        """Serve one ASGI connection: lifespan, http or websocket.
+
+        Error handling:
+            :class:`RuntimeError` saying so when the server runs the app on
+            another event loop than trio's (uvicorn, hypercorn on asyncio).
+        """
+        if not trio.lowlevel.in_trio_run():
+            raise RuntimeError(NEEDS_TRIO)
         scope["app"] = self
         if scope["type"] == "lifespan":
             await self._run_lifespan(scope, receive, send)

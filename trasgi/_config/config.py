@@ -767,6 +767,13 @@ class Config:
         False,
         "Treat APP as a factory: call it with no arguments to get the application.",
     )
+    interface: Literal["auto", "asgi3", "asgi2", "wsgi"] = _option(
+        "auto",
+        "How to call APP: 'asgi3', 'asgi2' (a class taking the scope), 'wsgi' "
+        "(PEP 3333, in worker threads), or 'auto' to tell from its signature.",
+        validators=(_one_of(("auto", "asgi3", "asgi2", "wsgi")),),
+        choices=("auto", "asgi3", "asgi2", "wsgi"),
+    )
     app_dir: str = _option(
         ".",
         "Look for the application's module in this directory (put first on sys.path).",

@@ -14,6 +14,7 @@ import enum
 import sys
 
 from trasgi._errors import ASGIProtocolError, ClientDisconnected
+from trasgi._io.asyncio_apps import hint_if_asyncio
 from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger, escape
 
@@ -77,6 +78,7 @@ class AppFaults:
             self.kind,
             self.describe(),
         )
+        hint_if_asyncio(exc)  # a generic failure whose cause is worth a line
         return Raised.EXCEPTION
 
 

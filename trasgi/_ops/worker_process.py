@@ -237,6 +237,10 @@ async def _serve_until_stopped(
                 status = await _fail(control, f"application {exc}", EXIT_STARTUP_FAILED)
                 nursery.cancel_scope.cancel()
                 return status
+            except AppLoadError as exc:  # --interface cannot tell the app's kind
+                status = await _fail(control, f"cannot load the application: {exc}")
+                nursery.cancel_scope.cancel()
+                return status
             except OSError as exc:  # the metrics port, the one socket opened here
                 status = await _fail(control, f"cannot listen: {exc.strerror or exc}")
                 nursery.cancel_scope.cancel()

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import site
 import sys
+import sysconfig
 import traceback
+from pathlib import Path
 from typing import Any, cast
 
 from trasgi._asgi import ASGIApp
 from trasgi._errors import AppLoadError
+from trasgi._observe.logs import error_logger
 
 
 def load_app(spec: str, *, factory: bool = False, app_dir: str = ".") -> ASGIApp:
@@ -93,10 +98,40 @@ def _looks_like_factory(target: Any) -> bool:
 
 
 def _raised_while(doing: str, what: str, exc: BaseException) -> str:
+    # The one-line message hides the traceback; --log-level debug shows it.
+    error_logger.debug("%s %r raised:", doing, what, exc_info=exc)
     where = ""
     frames = traceback.extract_tb(exc.__traceback__)
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f" ({exc.filename}, line {exc.lineno})"
     elif frames:
-        where = f" ({frames[-1].filename}, line {frames[-1].lineno})"
+        frame = _own_frame(frames)
+        where = f" ({frame.filename}, line {frame.lineno})"
     return f"{doing} {what!r} raised {type(exc).__name__}: {exc}{where}"
+
+
+def _own_frame(frames: traceback.StackSummary) -> traceback.FrameSummary:
+    """The innermost frame of the user's own code, else the innermost one.
+
+    ``os.environ["MISSING"]`` fails inside the standard library (its frame
+    is ``<frozen os>``); the line to fix is the one that asked for it.
+    """
+    for frame in reversed(frames):
+        if not _is_library(frame.filename):
+            return frame
+    return frames[-1]
+
+
+def _library_paths() -> tuple[str, ...]:
+    """The standard library's, site-packages' and trasgi's own directories."""
+    paths = sysconfig.get_paths()
+    found = {paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    found.update(site.getsitepackages())
+    found.add(str(Path(__file__).parent.parent))  # trasgi, which called the app
+    return tuple(os.path.join(os.path.realpath(path), "") for path in found)
+
+
+def _is_library(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen os>, <string>: no file of the user's
+        return True
+    return os.path.realpath(filename).startswith(_library_paths())

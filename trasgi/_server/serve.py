@@ -38,6 +38,7 @@ from trasgi._io.shared import ServerShared
 from trasgi._observe.access import ResponseObserver
 from trasgi._observe.logs import error_logger, format_client
 from trasgi._server.beside import tasks_beside
+from trasgi._server.interfaces import as_asgi3
 from trasgi._server.lifespan import lifespan
 from trasgi._server.metrics import serving_metrics
 from trasgi._server.notify import Notifier, notifying_systemd
@@ -78,7 +79,9 @@ async def serve_tcp(
         :class:`OSError` when the port cannot be bound;
         :class:`~trasgi.LifespanFailure` when the application's startup fails;
         :class:`ValueError` naming the option when the TLS options cannot
-        work (a missing file, a key that does not fit the certificate).
+        work (a missing file, a key that does not fit the certificate);
+        an error naming ``--interface`` when ``config.interface`` is
+        ``"auto"`` and the application's signature fits no kind, or several.
 
     Resource handling:
         Cancelling stops the server at once: listeners and connections are
@@ -119,6 +122,9 @@ async def serve_listeners(
     shared = ServerShared(request_budget=_request_budget(config))
     async with (
         _closing_on_failure(listeners),
+        # --interface: ASGI 2 and WSGI applications become ASGI 3 ones here,
+        # after the line above, so that the listeners close if it refuses.
+        contextlib.nullcontext(as_asgi3(app, config.interface)) as app,
         notifying_systemd() as notifier,
         serving_metrics(config, shared) as metrics,
         lifespan(app, config.lifespan, shared.state),

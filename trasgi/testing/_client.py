@@ -17,6 +17,7 @@ import trio
 from trasgi._asgi import ASGIApp
 from trasgi._config.config import Config
 from trasgi._io.shared import ServerShared
+from trasgi._server.interfaces import as_asgi3
 from trasgi._server.lifespan import lifespan
 
 from ._memory import TEST_CLIENT, collapse_single_error
@@ -82,6 +83,7 @@ async def open_client(
     with _missing_extra_named():
         from ._httpx_client import new_test_client
     config = config or Config()
+    app = as_asgi3(app, config.interface)  # --interface, as the server does
     shared = ServerShared()
     options = {"base_url": base_url, **client_options}
     with collapse_single_error():

@@ -18,6 +18,7 @@ from trasgi._config.config import Config
 from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._protocol.scope import ConnectionInfo
+from trasgi._server.interfaces import as_asgi3
 
 StreamPair = tuple[trio.abc.Stream, trio.abc.Stream]
 
@@ -54,6 +55,7 @@ async def open_connection(
         On exit the client stream is closed and the server task is cancelled
         if it has not finished.
     """
+    app = as_asgi3(app, (config or Config()).interface)  # as the server does
     client, server = stream_pair()
     shared = ServerShared(state=state if state is not None else {})
     info = info or ConnectionInfo(client=TEST_CLIENT, server=TEST_SERVER)

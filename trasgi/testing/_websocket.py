@@ -34,6 +34,7 @@ from trasgi._config.config import Config
 from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._protocol.scope import ConnectionInfo
+from trasgi._server.interfaces import as_asgi3
 from trasgi._server.lifespan import lifespan as run_lifespan
 
 from ._memory import TEST_CLIENT, TEST_SERVER, StreamPair, collapse_single_error
@@ -349,6 +350,7 @@ async def open_websocket(
         before it is cancelled; then the lifespan shutdown runs.
     """
     config = config or Config()
+    app = as_asgi3(app, config.interface)  # --interface, as the server does
     with collapse_single_error():
         async with AsyncExitStack() as stack:
             state = {} if state is None else state
