@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -12,10 +13,13 @@ from trasgi._config.config import Config
 from trasgi._errors import PeerError
 from trasgi._observe.access import (
     AccessRecord,
+    Address,
+    Completion,
     Observer,
     RequestLine,
     ResponseObserver,
 )
+from trasgi._observe.rejections import RejectionWarnings
 
 #: How long a connection accepted just before a graceful shutdown still has
 #: to send its first request. A client sends it right after connecting, so it
@@ -70,6 +74,11 @@ class ServerShared:
         budget_spent: Set when ``requests`` reaches ``request_budget``; the
             server then shuts down gracefully.
         h2: What the HTTP/2 connections did, for the metrics.
+        rejections: The warning line for requests the server refuses.
+        on_shutdown: Called when graceful shutdown begins: requests whose
+            application waits in ``receive()`` under a started response.
+        cancelled: Requests and WebSockets cancelled during shutdown (at
+            its deadline), for the shutdown's last log line.
     """
 
     state: dict[str, Any] = attrs.field(factory=dict)
@@ -83,12 +92,21 @@ class ServerShared:
     request_budget: int | None = None
     budget_spent: trio.Event = attrs.field(factory=trio.Event)
     h2: H2Counts = attrs.field(factory=H2Counts)
+    rejections: RejectionWarnings = attrs.field(factory=RejectionWarnings)
+    on_shutdown: set[Callable[[], object]] = attrs.field(factory=set)
+    cancelled: int = 0
 
     def begin_shutdown(self) -> None:
-        """Start a graceful shutdown: flag it, and close idle connections now."""
+        """Start a graceful shutdown: flag it, and close idle connections now.
+
+        Streaming responses whose application waits in ``receive()`` learn
+        of it there (``http.disconnect``), so they end now, not at the deadline.
+        """
         self.shutting_down.set()
         for scope in self.idle:
             scope.cancel()
+        for stop in list(self.on_shutdown):
+            stop()
         deadline = trio.current_time() + NEW_CONNECTION_GRACE
         for scope in self.new:
             scope.deadline = min(scope.deadline, deadline)
@@ -119,20 +137,34 @@ class ServerShared:
     def log_access(
         self,
         config: Config,
-        client: tuple[str, int] | None,
+        peer: Address | None,
         head: RequestLine,
         status: int,
         body_bytes: int,
         started: float,
+        *,
+        client: Address | None = None,
+        reason: str | None = None,
+        completion: Completion = Completion.COMPLETE,
     ) -> None:
         """Hand one finished response to the access log and the metrics.
 
         Every response the server writes, the application's or its own, over
-        any protocol, is one record.
+        any protocol, is one record. ``client`` is who a trusted proxy named
+        (the peer when None); ``reason`` is set for the server's own answers.
         """
         observer = self.observer_for(config)
         if observer.enabled():
-            record = AccessRecord.of(head, client, status, body_bytes, started)
+            record = AccessRecord.of(
+                head,
+                client or peer,
+                status,
+                body_bytes,
+                started,
+                peer=peer,
+                reason=reason,
+                completion=completion,
+            )
             observer.on_response(record)
 
     def observer_for(self, config: Config) -> Observer:
