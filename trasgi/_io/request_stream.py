@@ -506,6 +506,24 @@ class RequestStream(Generic[Out]):
         finally:
             opened.done()
 
+    async def _write(self, data: Sequence[Out]) -> None:
+        """Write what the cycle framed; a cancelled write cuts the response.
+
+        Once shutdown told the application to stop, it may cancel its own
+        send (Starlette's listener does): the write is shielded then, so that
+        the bytes framed leave whole and the body can still end properly.
+        """
+        try:
+            if self.delivery is Delivery.STOPPED:
+                with trio.CancelScope(shield=True):
+                    await self.port.write(data)
+            else:
+                await self.port.write(data)
+        except trio.Cancelled:
+            # The cycle counts the bytes as sent; some may not have left.
+            self.cycle.abandon()
+            raise
+
     async def send(self, message: Message) -> None:
         """Take one response message from the application (ASGI ``send``).
 
@@ -538,7 +556,7 @@ class RequestStream(Generic[Out]):
                 self.faults.record_mistake(mistake)
                 raise
             if data:
-                await port.write(data)
+                await self._write(data)
         if cycle.phase is Phase.COMPLETE:
             # Only once written: a receive() that reported the disconnect
             # earlier could let the application cancel its own last send.

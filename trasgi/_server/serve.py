@@ -14,6 +14,7 @@ The shape of a server's life, in one nursery:
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -122,38 +123,64 @@ async def serve_listeners(
         notifying_systemd() as notifier,
         serving_metrics(config, shared) as metrics,
         lifespan(app, config.lifespan, shared.state),
-        trio.open_nursery() as handler_nursery,
     ):
-        shared.observer = ResponseObserver.for_format(
-            config.access_log_format, () if metrics is None else (metrics,)
-        )
-        if metrics is not None:
-            metrics.count_connections_of(handler_nursery)
-        await _accept_until_shutdown(
-            app,
-            list(listeners),
-            config,
-            shared,
-            handler_nursery,
-            shutdown_trigger,
-            task_status,
-            notifier,
-        )
-        notifier.stopping(
-            f"shutting down: waiting up to {config.timeout_graceful_shutdown:g}s "
-            "for in-flight requests"
-        )
-        # Graceful shutdown: idle connections close, responses carry
-        # Connection: close, and whatever still runs at the deadline is
-        # cancelled.
-        shared.begin_shutdown()
-        handler_nursery.cancel_scope.deadline = (
-            trio.current_time() + config.timeout_graceful_shutdown
-        )
-        error_logger.info(
-            "shutting down: waiting up to %gs for in-flight requests",
-            config.timeout_graceful_shutdown,
-        )
+        async with trio.open_nursery() as handler_nursery:
+            shared.observer = ResponseObserver.for_format(
+                config.access_log_format, () if metrics is None else (metrics,)
+            )
+            if metrics is not None:
+                metrics.count_connections_of(handler_nursery)
+            await _accept_until_shutdown(
+                app,
+                list(listeners),
+                config,
+                shared,
+                handler_nursery,
+                shutdown_trigger,
+                task_status,
+                notifier,
+            )
+            notifier.stopping(
+                f"shutting down: waiting up to {config.timeout_graceful_shutdown:g}s "
+                "for in-flight requests"
+            )
+            in_flight = _begin_shutdown(shared, handler_nursery, config)
+        _log_shutdown_end(shared, in_flight, config)
+
+
+def _begin_shutdown(
+    shared: ServerShared, handler_nursery: trio.Nursery, config: Config
+) -> int:
+    """Begin the graceful shutdown; return how many requests were in flight.
+
+    Idle connections close, responses carry ``Connection: close``, streaming
+    responses waiting in ``receive()`` get ``http.disconnect``, and whatever
+    still runs at the deadline is cancelled.
+    """
+    in_flight = shared.in_flight
+    shared.begin_shutdown()
+    handler_nursery.cancel_scope.deadline = (
+        trio.current_time() + config.timeout_graceful_shutdown
+    )
+    error_logger.info(
+        "shutting down: waiting up to %gs for %d in-flight requests",
+        config.timeout_graceful_shutdown,
+        in_flight,
+    )
+    return in_flight
+
+
+def _log_shutdown_end(shared: ServerShared, in_flight: int, config: Config) -> None:
+    """One line: what was in flight when shutdown began, and what was cut."""
+    cancelled = shared.cancelled
+    error_logger.log(
+        logging.WARNING if cancelled else logging.INFO,
+        "connections closed: %d requests were in flight when shutdown began, "
+        "%d cancelled at the %gs deadline",
+        in_flight,
+        cancelled,
+        config.timeout_graceful_shutdown,
+    )
 
 
 @contextlib.asynccontextmanager
