@@ -37,7 +37,8 @@ from trasgi._exits import FORCED_EXIT_STATUS
 from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._observe.access import ResponseObserver
-from trasgi._observe.logs import error_logger, format_client
+from trasgi._observe.logs import error_logger, format_client, tracing
+from trasgi._observe.trace import trace_asgi, trace_connections
 from trasgi._server.beside import tasks_beside
 from trasgi._server.lifespan import lifespan
 from trasgi._server.metrics import serving_metrics
@@ -118,6 +119,8 @@ async def serve_listeners(
     """
     config = config or Config()
     shared = ServerShared(request_budget=_request_budget(config))
+    if tracing():  # decided once: no cost per message when trace is off
+        app = trace_asgi(app)
     async with (
         _closing_on_failure(listeners),
         notifying_systemd() as notifier,
@@ -222,12 +225,18 @@ async def _accept_until_shutdown(
             return
         await handle_connection(stream, app, config, connection_info(stream), shared)
 
+    serve_one = (
+        trace_connections(handle, lambda s: connection_info(s).client)
+        if tracing()
+        else handle
+    )
+
     async with trio.open_nursery() as accepting:
         # Each accept loop closes its listener when cancelled, so new
         # connections are refused from the moment shutdown begins.
         for listener in listeners:
             accepting.start_soon(
-                accept_loop, listener, handle, handler_nursery, config.timeout_write
+                accept_loop, listener, serve_one, handler_nursery, config.timeout_write
             )
             error_logger.info("listening on %s", describe_listener(listener))
         task_status.started(listeners)
