@@ -356,10 +356,14 @@ class RequestStream(Generic[Out]):
         await answer_error(port, self.head, error, self.started, client=self.client)
         return Outcome.CLOSE
 
+    def _told_to_stop(self) -> bool:
+        """Whether shutdown told the application to stop its response."""
+        return self.delivery is Delivery.STOPPED
+
     def _ended_by_shutdown(self) -> bool:
         """Whether the application returned mid-response, told to stop by shutdown."""
         return (
-            self.delivery is Delivery.STOPPED
+            self._told_to_stop()
             and self.app is App.RETURNED
             and self.cycle.phase in (Phase.STARTED, Phase.STREAMING)
         )
@@ -507,21 +511,24 @@ class RequestStream(Generic[Out]):
             opened.done()
 
     async def _write(self, data: Sequence[Out]) -> None:
-        """Write what the cycle framed; a cancelled write cuts the response.
+        """Write what the cycle framed.
 
         Once shutdown told the application to stop, it may cancel its own
         send (Starlette's listener does): the write is shielded then, so that
-        the bytes framed leave whole and the body can still end properly.
+        the bytes framed leave whole and the server can end the body.
         """
-        try:
-            if self.delivery is Delivery.STOPPED:
-                with trio.CancelScope(shield=True):
-                    await self.port.write(data)
-            else:
+        if self._told_to_stop():
+            with trio.CancelScope(shield=True):
                 await self.port.write(data)
+            return
+        try:
+            await self.port.write(data)
         except trio.Cancelled:
-            # The cycle counts the bytes as sent; some may not have left.
-            self.cycle.abandon()
+            if self._told_to_stop():
+                # Told to stop while this write was under way, unshielded:
+                # some framed bytes may not have left, so a last chunk
+                # could not end the body properly; the response is cut.
+                self.cycle.abandon()
             raise
 
     async def send(self, message: Message) -> None:
