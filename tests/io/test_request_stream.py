@@ -24,7 +24,7 @@ from trasgi._errors import PeerError
 from trasgi._io.ports import BodyPiece
 from trasgi._io.request_stream import LAST_WORDS_SECONDS, Outcome, RequestStream
 from trasgi._io.shared import RETRY_AFTER, ServerShared
-from trasgi._observe.access import Address, Completion, RequestLine
+from trasgi._observe.access import PLAIN, AccessNote, Completion, RequestLine
 from trasgi._protocol.cycle import H1Out, Phase, ResponseCycle
 
 from ..helpers import HANG, Message, Receive, Send
@@ -140,14 +140,11 @@ class FakePort:
         status: int,
         body_bytes: int,
         started: float,
-        *,
-        client: Address | None = None,
-        reason: str | None = None,
-        completion: Completion = Completion.COMPLETE,
+        note: AccessNote = PLAIN,
     ) -> None:
         assert head is HEAD
         self.access.append((status, body_bytes))
-        self.notes.append((reason, completion))
+        self.notes.append((note.reason, note.completion))
 
     async def wait_for_disconnect(self) -> None:
         await self._left.wait()

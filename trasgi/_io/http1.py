@@ -35,7 +35,7 @@ from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import NEW_CONNECTION_GRACE, RETRY_AFTER, ServerShared
 from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
 from trasgi._io.writer import StreamWriter, WriterState
-from trasgi._observe.access import Address, Completion, RequestLine
+from trasgi._observe.access import PLAIN, AccessNote, RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import H1Out, ResponseCycle
 from trasgi._protocol.extensions import TRAILERS
@@ -227,21 +227,10 @@ class HTTP11Connection:
         status: int,
         body_bytes: int,
         started: float,
-        *,
-        client: Address | None = None,
-        reason: str | None = None,
-        completion: Completion = Completion.COMPLETE,
+        note: AccessNote = PLAIN,
     ) -> None:
         self.shared.log_access(
-            self.config,
-            self.info.client,
-            head,
-            status,
-            body_bytes,
-            started,
-            client=client,
-            reason=reason,
-            completion=completion,
+            self.config, self.info.client, head, status, body_bytes, started, note
         )
 
     # -- the connection's life -----------------------------------------------

@@ -44,7 +44,7 @@ from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import ServerShared
 from trasgi._io.websocket import CLOSE_TIMEOUT, serve_websocket
 from trasgi._io.writer import StreamWriter
-from trasgi._observe.access import Address, Completion, NoRequestLine, RequestLine
+from trasgi._observe.access import PLAIN, AccessNote, NoRequestLine, RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.extensions import TRAILERS, FileRegion
 from trasgi._protocol.h2_adaptor import (
@@ -525,21 +525,10 @@ class HTTP2Connection:
         status: int,
         body_bytes: int,
         started: float,
-        *,
-        client: Address | None = None,
-        reason: str | None = None,
-        completion: Completion = Completion.COMPLETE,
+        note: AccessNote = PLAIN,
     ) -> None:
         self.shared.log_access(
-            self.config,
-            self.info.client,
-            head,
-            status,
-            body_bytes,
-            started,
-            client=client,
-            reason=reason,
-            completion=completion,
+            self.config, self.info.client, head, status, body_bytes, started, note
         )
 
 
@@ -643,20 +632,9 @@ class H2Stream:
         status: int,
         body_bytes: int,
         started: float,
-        *,
-        client: Address | None = None,
-        reason: str | None = None,
-        completion: Completion = Completion.COMPLETE,
+        note: AccessNote = PLAIN,
     ) -> None:
-        self.connection.log_access(
-            head,
-            status,
-            body_bytes,
-            started,
-            client=client,
-            reason=reason,
-            completion=completion,
-        )
+        self.connection.log_access(head, status, body_bytes, started, note)
 
     # -- ports.RequestPort ---------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 from trasgi._config.config import Config
 from trasgi._errors import PeerError
 from trasgi._io.shared import ServerShared
-from trasgi._observe.access import Address, Completion, RequestLine
+from trasgi._observe.access import PLAIN, AccessNote, RequestLine
 from trasgi._protocol.scope import ConnectionInfo
 
 #: What a port writes: bytes for HTTP/1.1, frames' contents for HTTP/2.
@@ -66,16 +66,9 @@ class ConnectionFacts(Protocol):
         status: int,
         body_bytes: int,
         started: float,
-        *,
-        client: Address | None = None,
-        reason: str | None = None,
-        completion: Completion = Completion.COMPLETE,
+        note: AccessNote = PLAIN,
     ) -> None:
-        """Hand one finished response to the access log and the metrics.
-
-        ``client`` is who a trusted proxy named, when one did; ``reason`` is
-        set for the server's own answers.
-        """
+        """Hand one finished response to the access log and the metrics."""
         ...
 
 

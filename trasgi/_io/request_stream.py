@@ -27,7 +27,14 @@ from trasgi._io.file_sends import open_file_message
 from trasgi._io.ports import ConnectionFacts, RequestPort
 from trasgi._io.shared import RETRY_AFTER
 from trasgi._io.socket_stream import FileTooShort
-from trasgi._observe.access import Address, Completion, NoRequestLine, RequestLine
+from trasgi._observe.access import (
+    PLAIN,
+    AccessNote,
+    Address,
+    Completion,
+    NoRequestLine,
+    RequestLine,
+)
 from trasgi._observe.logs import error_logger, escape, format_client
 from trasgi._protocol.cycle import DISCONNECT, Phase
 from trasgi._protocol.extensions import FILE_MESSAGES
@@ -70,9 +77,8 @@ async def answer_error(
 ) -> None:
     """Write the server's own error answer, and its access line with the reason."""
     written = await port.refuse(error, head)
-    port.log_access(
-        head, error.status_code, written, started, client=client, reason=error.reason
-    )
+    note = AccessNote(client, error.reason)
+    port.log_access(head, error.status_code, written, started, note)
 
 
 async def turn_away(
@@ -226,8 +232,8 @@ class RequestStream(Generic[Out]):
         self.peer_error: PeerError | None = None
         #: receive() calls waiting for the end of the exchange.
         self._watches: set[trio.CancelScope] = set()
-        #: The client as the scope names it (a trusted proxy may have named
-        #: it); None for the connection's peer.
+        #: The client a trusted proxy named in the scope; None when it is
+        #: the connection's peer.
         self.client: Address | None = None
 
     @property
@@ -247,7 +253,8 @@ class RequestStream(Generic[Out]):
         """
         shared = self.port.shared
         shared.in_flight += 1
-        self.client = scope.get("client")
+        client = scope.get("client")
+        self.client = None if client == self.port.info.client else client
         returned = False
         try:
             await self._call(app, scope)
@@ -262,14 +269,13 @@ class RequestStream(Generic[Out]):
         """The access line of the application's response, whole or cut short."""
         cycle = self.cycle
         error = self.peer_error
+        if self.client is None and error is None and completion is Completion.COMPLETE:
+            note = PLAIN  # most responses: no note to allocate
+        else:
+            reason = None if error is None else error.reason
+            note = AccessNote(self.client, reason, completion)
         self.port.log_access(
-            self.head,
-            cycle.status or 0,
-            cycle.body_bytes,
-            self.started,
-            client=self.client,
-            reason=None if error is None else error.reason,
-            completion=completion,
+            self.head, cycle.status or 0, cycle.body_bytes, self.started, note
         )
 
     async def _call(self, app: ASGIApp, scope: Any) -> None:

@@ -12,9 +12,10 @@ import trio
 from trasgi._config.config import Config
 from trasgi._errors import PeerError
 from trasgi._observe.access import (
+    PLAIN,
+    AccessNote,
     AccessRecord,
     Address,
-    Completion,
     Observer,
     RequestLine,
     ResponseObserver,
@@ -142,29 +143,17 @@ class ServerShared:
         status: int,
         body_bytes: int,
         started: float,
-        *,
-        client: Address | None = None,
-        reason: str | None = None,
-        completion: Completion = Completion.COMPLETE,
+        note: AccessNote = PLAIN,
     ) -> None:
         """Hand one finished response to the access log and the metrics.
 
         Every response the server writes, the application's or its own, over
-        any protocol, is one record. ``client`` is who a trusted proxy named
-        (the peer when None); ``reason`` is set for the server's own answers.
+        any protocol, is one record; the note says what else it tells (the
+        client a proxy named, a refusal's reason, a response cut short).
         """
         observer = self.observer_for(config)
         if observer.enabled():
-            record = AccessRecord.of(
-                head,
-                client or peer,
-                status,
-                body_bytes,
-                started,
-                peer=peer,
-                reason=reason,
-                completion=completion,
-            )
+            record = AccessRecord.of(head, peer, status, body_bytes, started, note)
             observer.on_response(record)
 
     def observer_for(self, config: Config) -> Observer:

@@ -27,7 +27,7 @@ from trasgi._io.faults import AppFaults, Raised
 from trasgi._io.ports import WebSocketPort
 from trasgi._io.request_stream import turn_away
 from trasgi._io.shared import RETRY_AFTER
-from trasgi._observe.access import Address, RequestLine, SessionRecord
+from trasgi._observe.access import AccessNote, Address, RequestLine, SessionRecord
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.forwarded import apply_proxy_headers
 from trasgi._protocol.scope import build_websocket_scope
@@ -264,7 +264,7 @@ class WebSocketSession(Generic[Piece]):
                 cycle.status,
                 cycle.body_bytes,
                 self.started,
-                client=self.client,
+                AccessNote(self.client),
             )
 
     def log_end(self) -> None:

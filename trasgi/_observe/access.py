@@ -76,6 +76,25 @@ class RequestLine(Protocol):
 
 
 @attrs.frozen
+class AccessNote:
+    """What an access line says besides the request, status and bytes.
+
+    Attributes:
+        client: Who a trusted proxy named as the client; None for the peer.
+        reason: Why the server answered with an error of its own.
+        completion: Whether the response was whole, or cut short and why.
+    """
+
+    client: Address | None = None
+    reason: str | None = None
+    completion: Completion = Completion.COMPLETE
+
+
+#: The note of most responses: the peer is the client, the response whole.
+PLAIN = AccessNote()
+
+
+@attrs.frozen
 class AccessRecord:
     """One finished response, as the access log and the metrics see it.
 
@@ -117,17 +136,15 @@ class AccessRecord:
         status: int,
         body_bytes: int,
         started: float,
-        *,
-        peer: Address | None = None,
-        reason: str | None = None,
-        completion: Completion = Completion.COMPLETE,
+        note: AccessNote = PLAIN,
     ) -> AccessRecord:
         """Describe the response to ``request``, which began at ``started``.
 
-        ``started`` is a :func:`time.perf_counter` reading.
+        ``client`` is the connection's peer (the note may name another
+        client); ``started`` is a :func:`time.perf_counter` reading.
         """
         return cls(
-            client,
+            note.client or client,
             request.method,
             request.target,
             request.http_version,
@@ -135,9 +152,9 @@ class AccessRecord:
             body_bytes,
             time.perf_counter() - started,
             request.headers,
-            peer=peer,
-            reason=reason,
-            completion=completion,
+            peer=client,
+            reason=note.reason,
+            completion=note.completion,
         )
 
     def header(self, name: bytes) -> str | None:
