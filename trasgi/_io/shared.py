@@ -78,6 +78,8 @@ class ServerShared:
         rejections: The warning line for requests the server refuses.
         on_shutdown: Called when graceful shutdown begins: requests whose
             application waits in ``receive()`` under a started response.
+        in_flight_at_shutdown: Requests and WebSockets in flight when the
+            graceful shutdown began.
         cancelled: Requests and WebSockets cancelled during shutdown (at
             its deadline), for the shutdown's last log line.
     """
@@ -95,6 +97,7 @@ class ServerShared:
     h2: H2Counts = attrs.field(factory=H2Counts)
     rejections: RejectionWarnings = attrs.field(factory=RejectionWarnings)
     on_shutdown: set[Callable[[], object]] = attrs.field(factory=set)
+    in_flight_at_shutdown: int = 0
     cancelled: int = 0
 
     def begin_shutdown(self) -> None:
@@ -104,6 +107,7 @@ class ServerShared:
         of it there (``http.disconnect``), so they end now, not at the deadline.
         """
         self.shutting_down.set()
+        self.in_flight_at_shutdown = self.in_flight
         for scope in self.idle:
             scope.cancel()
         for stop in list(self.on_shutdown):

@@ -126,61 +126,59 @@ async def serve_listeners(
         notifying_systemd() as notifier,
         serving_metrics(config, shared) as metrics,
         lifespan(app, config.lifespan, shared.state),
+        _handling(shared, config) as handler_nursery,
     ):
-        async with trio.open_nursery() as handler_nursery:
-            shared.observer = ResponseObserver.for_format(
-                config.access_log_format, () if metrics is None else (metrics,)
-            )
-            if metrics is not None:
-                metrics.count_connections_of(handler_nursery)
-            await _accept_until_shutdown(
-                app,
-                list(listeners),
-                config,
-                shared,
-                handler_nursery,
-                shutdown_trigger,
-                task_status,
-                notifier,
-            )
-            notifier.stopping(
-                f"shutting down: waiting up to {config.timeout_graceful_shutdown:g}s "
-                "for in-flight requests"
-            )
-            in_flight = _begin_shutdown(shared, handler_nursery, config)
-        _log_shutdown_end(shared, in_flight, config)
+        shared.observer = ResponseObserver.for_format(
+            config.access_log_format, () if metrics is None else (metrics,)
+        )
+        if metrics is not None:
+            metrics.count_connections_of(handler_nursery)
+        await _accept_until_shutdown(
+            app,
+            list(listeners),
+            config,
+            shared,
+            handler_nursery,
+            shutdown_trigger,
+            task_status,
+            notifier,
+        )
+        notifier.stopping(
+            f"shutting down: waiting up to {config.timeout_graceful_shutdown:g}s "
+            "for in-flight requests"
+        )
+        # Graceful shutdown: idle connections close, responses carry
+        # Connection: close, streaming responses waiting in receive() get
+        # http.disconnect, and whatever still runs at the deadline is
+        # cancelled.
+        shared.begin_shutdown()
+        handler_nursery.cancel_scope.deadline = (
+            trio.current_time() + config.timeout_graceful_shutdown
+        )
+        error_logger.info(
+            "shutting down: waiting up to %gs for %d in-flight requests",
+            config.timeout_graceful_shutdown,
+            shared.in_flight_at_shutdown,
+        )
 
 
-def _begin_shutdown(
-    shared: ServerShared, handler_nursery: trio.Nursery, config: Config
-) -> int:
-    """Begin the graceful shutdown; return how many requests were in flight.
+@contextlib.asynccontextmanager
+async def _handling(
+    shared: ServerShared, config: Config
+) -> AsyncIterator[trio.Nursery]:
+    """The handler nursery; once it is over, the graceful shutdown's last line.
 
-    Idle connections close, responses carry ``Connection: close``, streaming
-    responses waiting in ``receive()`` get ``http.disconnect``, and whatever
-    still runs at the deadline is cancelled.
+    The line comes before the lifespan shutdown: how many requests were in
+    flight when shutdown began, and how many were cancelled at its deadline.
     """
-    in_flight = shared.in_flight
-    shared.begin_shutdown()
-    handler_nursery.cancel_scope.deadline = (
-        trio.current_time() + config.timeout_graceful_shutdown
-    )
-    error_logger.info(
-        "shutting down: waiting up to %gs for %d in-flight requests",
-        config.timeout_graceful_shutdown,
-        in_flight,
-    )
-    return in_flight
-
-
-def _log_shutdown_end(shared: ServerShared, in_flight: int, config: Config) -> None:
-    """One line: what was in flight when shutdown began, and what was cut."""
+    async with trio.open_nursery() as handler_nursery:
+        yield handler_nursery
     cancelled = shared.cancelled
     error_logger.log(
         logging.WARNING if cancelled else logging.INFO,
         "connections closed: %d requests were in flight when shutdown began, "
         "%d cancelled at the %gs deadline",
-        in_flight,
+        shared.in_flight_at_shutdown,
         cancelled,
         config.timeout_graceful_shutdown,
     )
