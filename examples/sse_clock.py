@@ -2,8 +2,11 @@
 
 Run it with ``python -m trasgi examples.sse_clock:app`` and open
 http://127.0.0.1:8000 in a browser, or ``curl -N localhost:8000/clock``.
-When the client leaves, the stream stops: the send fails and the ticking
-generator is closed.
+When the client leaves, the stream stops and the ticking generator is
+closed. When the server shuts down (Ctrl-C, SIGTERM), EventSourceResponse
+hears ``http.disconnect`` and ends the stream at once, cleanly: the client
+sees a complete response and its EventSource reconnects (to another worker,
+or to this server once it is back), with the last event id it saw.
 """
 
 from collections.abc import AsyncIterator

@@ -57,7 +57,7 @@ class Inbox:
                     return self._pending.popleft()
                 if not self._body_done.is_set():
                     return await self._pull()
-        await self.disconnected.wait()
+        await self._pull_until_disconnected()
         return dict(_DISCONNECT)
 
     async def watch(self, scope: Scope, on_disconnect: Callable[[], object]) -> None:
@@ -72,9 +72,19 @@ class Inbox:
                 ):
                     self._pending.append(await self._pull())
         await self._body_done.wait()
-        while not self.disconnected.is_set():
-            await self._pull()
+        await self._pull_until_disconnected()
         on_disconnect()
+
+    async def _pull_until_disconnected(self) -> None:
+        """Wait for ``http.disconnect``, one caller of the server at a time.
+
+        Whoever waits (the watcher, or a response listening after its
+        handler returned and the watcher stopped) pulls for itself.
+        """
+        while not self.disconnected.is_set():
+            async with self._lock:
+                if not self.disconnected.is_set():
+                    await self._pull()
 
     async def _pull(self) -> Message:
         message = await self._receive()

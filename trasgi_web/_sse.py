@@ -80,11 +80,17 @@ class EventSourceResponse(Response):
         ping: Seconds of silence before a keep-alive comment; ``None`` for
             none.
 
+    The stream also ends when ``receive()`` reports ``http.disconnect``:
+    the client left, or the server is shutting down (trasgi says so to a
+    streaming response when its graceful shutdown begins). The body is then
+    ended properly, so the client sees a complete response and reconnects
+    (an ``EventSource`` does, after ``retry`` milliseconds).
+
     Resource handling:
         The iterator runs in a task of its own so that waiting for it can be
         interrupted by the ping timer without cancelling the iterator. It is
-        closed when the response ends (client gone, cancellation, or the end
-        of the iterator). For ``HEAD`` it is not run.
+        closed when the response ends (client gone, shutdown, cancellation,
+        or the end of the iterator). For ``HEAD`` it is not run.
     """
 
     media_type = "text/event-stream"
@@ -107,10 +113,10 @@ class EventSourceResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(self.start_message())
         if scope.get("method") != "HEAD":
-            await self._stream(send)
+            await self._stream(receive, send)
         await send({"type": "http.response.body", "body": b""})
 
-    async def _stream(self, send: Send) -> None:
+    async def _stream(self, receive: Receive, send: Send) -> None:
         events_in, events_out = trio.open_memory_channel[Any](0)
 
         async def forward() -> None:
@@ -127,7 +133,7 @@ class EventSourceResponse(Response):
                         {"type": "http.response.body", "body": body, "more_body": True}
                     )
 
-        async def produce(_: trio.CancelScope) -> None:
+        async def produce() -> None:
             async with events_in:
                 try:
                     async for event in self.content:
@@ -138,7 +144,20 @@ class EventSourceResponse(Response):
                         with trio.CancelScope(shield=True):
                             await aclose()
 
-        await run_beside(forward, produce)
+        async def feed(stream: trio.CancelScope) -> None:
+            async def listen(_: trio.CancelScope) -> None:
+                await _until_disconnect(receive)
+                stream.cancel()  # the client left, or the server is stopping
+
+            await run_beside(produce, listen)
+
+        await run_beside(forward, feed)
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    """Return when ``receive()`` says ``http.disconnect`` (ASGI HTTP spec)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass  # the rest of a request body nobody reads
 
 
 def _encode(event: Any) -> bytes:

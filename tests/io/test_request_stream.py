@@ -24,7 +24,7 @@ from trasgi._errors import PeerError
 from trasgi._io.ports import BodyPiece
 from trasgi._io.request_stream import LAST_WORDS_SECONDS, Outcome, RequestStream
 from trasgi._io.shared import RETRY_AFTER, ServerShared
-from trasgi._observe.access import RequestLine
+from trasgi._observe.access import PLAIN, AccessNote, Completion, RequestLine
 from trasgi._protocol.cycle import H1Out, Phase, ResponseCycle
 
 from ..helpers import HANG, Message, Receive, Send
@@ -50,6 +50,8 @@ class Stall:
 
 
 HEAD = Head()
+#: The body bytes FakePort.refuse says it wrote.
+REFUSAL_BODY = 10
 #: A body that never arrives.
 BLOCK = Stall(math.inf)
 Step = BodyPiece | PeerError | Stall
@@ -78,6 +80,8 @@ class FakePort:
         self.refused: list[tuple[PeerError, RequestLine | None]] = []
         #: (status, body bytes) of every access record.
         self.access: list[tuple[int, int]] = []
+        #: (reason, completion) of every access record.
+        self.notes: list[tuple[str | None, Completion]] = []
         #: Set to make send_continue() and write() fail as a broken socket does.
         self.broken = False
         #: How long a refusal takes to write (a client that does not read).
@@ -122,18 +126,25 @@ class FakePort:
         await self._wire("write")
         self.written.append(b"".join(p for p in pieces if isinstance(p, bytes)))
 
-    async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
+    async def refuse(self, error: PeerError, head: RequestLine | None) -> int:
         # A checkpoint first: an unshielded refusal under cancellation is lost.
         await trio.lowlevel.checkpoint()
         self.calls.append("refuse")
         self.refused.append((error, head))
         await trio.sleep(self.refuse_takes)
+        return REFUSAL_BODY
 
     def log_access(
-        self, head: RequestLine, status: int, body_bytes: int, started: float
+        self,
+        head: RequestLine,
+        status: int,
+        body_bytes: int,
+        started: float,
+        note: AccessNote = PLAIN,
     ) -> None:
         assert head is HEAD
         self.access.append((status, body_bytes))
+        self.notes.append((note.reason, note.completion))
 
     async def wait_for_disconnect(self) -> None:
         await self._left.wait()
@@ -355,7 +366,8 @@ async def test_a_body_over_the_limit_is_refused_with_413(
     assert received == [*delivered, DISCONNECT, DISCONNECT]
     assert port.calls.count("read") == len(delivered) + 1
     assert port.statuses() == [413]
-    assert port.access == [(413, 0)]
+    assert port.access == [(413, REFUSAL_BODY)]
+    assert port.notes == [("request body too large", Completion.COMPLETE)]
     assert len(refused_sends) == 1
     assert isinstance(refused_sends[0], ClientDisconnected)
     assert "413" in str(refused_sends[0])
@@ -374,7 +386,7 @@ async def test_a_malformed_body_is_refused_unless_the_client_closed(
     assert await stream.receive() == request(b"ab", True)
     assert await stream.receive() == DISCONNECT
     assert port.refused == ([(error, HEAD)] if refused else [])
-    assert port.access == ([(400, 0)] if refused else [])
+    assert port.access == ([(400, REFUSAL_BODY)] if refused else [])
 
 
 async def test_sends_after_a_refused_body_raise() -> None:
@@ -414,7 +426,7 @@ async def test_a_stalled_body_gets_408(
     assert [await stream.receive() for _ in messages] == messages
     assert trio.current_time() - start == pytest.approx(elapsed)
     assert port.statuses() == refused
-    assert port.access == [(status, 0) for status in refused]
+    assert port.access == [(status, REFUSAL_BODY) for status in refused]
 
 
 async def test_a_stalled_body_after_the_response_started_aborts(
@@ -433,7 +445,10 @@ async def test_a_stalled_body_after_the_response_started_aborts(
     assert await stream.run(app, {}) is Outcome.ABORT
     assert seen == [DISCONNECT]
     assert port.refused == []  # too late for a 408: a response is on the wire
-    assert port.access == []
+    assert port.access == [(200, 3)]  # "hel": cut short
+    assert port.notes == [
+        ("request body not received in time", Completion.REQUEST_FAILED)
+    ]
     assert len(port.written) == 1
     assert error_lines(errors) == []
 
@@ -571,28 +586,28 @@ async def test_a_response_started_during_shutdown_closes_the_connection(
             id="close-after",
         ),
         pytest.param(
-            sending(), "", Outcome.CLOSE, [500], [(500, 0)],
+            sending(), "", Outcome.CLOSE, [500], [(500, REFUSAL_BODY)],
             ["returned without sending a response"],
             id="nothing-sent",
         ),
         pytest.param(
-            sending(START), "", Outcome.CLOSE, [500], [(500, 0)],
+            sending(START), "", Outcome.CLOSE, [500], [(500, REFUSAL_BODY)],
             ["returned without sending a response"],
             id="start-only-is-replaced",
         ),
         pytest.param(
             sending(raising=ValueError("boom")),
-            "", Outcome.CLOSE, [500], [(500, 0)], ["exception in ASGI application"],
+            "", Outcome.CLOSE, [500], [(500, REFUSAL_BODY)], ["exception in ASGI application"],
             id="raised-before-sending",
         ),
         pytest.param(
-            sending(START_STREAM, MORE), "", Outcome.ABORT, [], [],
+            sending(START_STREAM, MORE), "", Outcome.ABORT, [], [(200, 3)],
             ["returned before completing the response"],
             id="partial",
         ),
         pytest.param(
             sending(START_STREAM, MORE, raising=ValueError("midway")),
-            "", Outcome.ABORT, [], [], ["exception in ASGI application"],
+            "", Outcome.ABORT, [], [(200, 3)], ["exception in ASGI application"],
             id="partial-then-raised",
         ),
         pytest.param(
@@ -604,12 +619,12 @@ async def test_a_response_started_during_shutdown_closes_the_connection(
             id="client-gone",
         ),
         pytest.param(
-            sending(BODY), "", Outcome.CLOSE, [500], [(500, 0)],
+            sending(BODY), "", Outcome.CLOSE, [500], [(500, REFUSAL_BODY)],
             ["ASGI protocol error"],
             id="mistake-raised",
         ),
         pytest.param(
-            catches_its_mistake, "", Outcome.CLOSE, [500], [(500, 0)],
+            catches_its_mistake, "", Outcome.CLOSE, [500], [(500, REFUSAL_BODY)],
             ["ASGI protocol error"],
             id="mistake-caught",
         ),

@@ -429,7 +429,10 @@ async def test_the_access_record_names_the_extended_connect(
         await socket.send(CloseConnection(code=1000))
         await socket.ended()
     lines = [r.getMessage() for r in caplog.records if r.name == "trasgi.access"]
-    assert lines == ["CONNECT /chat?room=1 HTTP/2.0 200"]
+    assert len(lines) == 2
+    assert lines[0] == "CONNECT /chat?room=1 HTTP/2.0 200"
+    # The session's own line, when it ended.
+    assert ' - "WEBSOCKET /chat?room=1" closed 1000 ' in lines[1]
 
 
 async def test_messages_sent_on_both_sides_interleave_with_trio_scheduling() -> None:

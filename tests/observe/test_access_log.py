@@ -37,6 +37,7 @@ from ..ops.test_cli import assert_one_line_error, run_cli
 ROOT = Path(__file__).resolve().parents[2]
 #: 2024-05-01 12:00:00.250 UTC.
 FINISHED = 1714564800.25
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 HOSTILE = b'evil\x1b[31m\r\nforged line\x9b2J"quoted" back\\slash\xe9'
 
 RECORD = AccessRecord(
@@ -51,8 +52,10 @@ RECORD = AccessRecord(
         (b"host", b"example.com"),
         (b"user-agent", b"curl/8.5.0"),
         (b"referer", b"https://example.com/list"),
+        (b"traceparent", TRACEPARENT.encode()),
     ],
     finished=FINISHED,
+    peer=("127.0.0.1", 40112),
 )
 
 
@@ -80,6 +83,11 @@ def record(**changes: Any) -> AccessRecord:
         ("user_agent", "curl/8.5.0"),
         ("referer", "https://example.com/list"),
         ("time", "2024-05-01T12:00:00.250+00:00"),
+        ("peer", "127.0.0.1:40112"),
+        ("reason", "-"),
+        ("cut_short", "-"),
+        ("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"),
+        ("span_id", "00f067aa0ba902b7"),
     ],
 )
 def test_each_field_in_text(field: str, shown: str) -> None:
@@ -90,6 +98,7 @@ def test_the_table_above_covers_every_field() -> None:
     tested = {"client", "client_host", "method", "target", "path", "query"}
     tested |= {"http_version", "request_line", "status", "bytes", "duration_ms"}
     tested |= {"user_agent", "referer", "time"}
+    tested |= {"peer", "reason", "cut_short", "trace_id", "span_id"}
     assert set(FIELDS) == tested
 
 
@@ -204,6 +213,11 @@ def test_json_line_has_every_field_with_numbers_as_numbers() -> None:
         "user_agent": "curl/8.5.0",
         "referer": "https://example.com/list",
         "time": "2024-05-01T12:00:00.250+00:00",
+        "peer": "127.0.0.1:40112",
+        "reason": None,
+        "cut_short": None,
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "span_id": "00f067aa0ba902b7",
     }
 
 
@@ -536,6 +550,10 @@ async def test_a_websocket_handshake_is_logged_in_the_configured_format(
 
     async with open_websocket(app, "/chat", config=Config(access_log_format="json")):
         pass
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "trasgi.access"]
-    data = json.loads(line)
-    assert (data["method"], data["path"], data["status"]) == ("GET", "/chat", 101)
+    handshake, session = [
+        json.loads(r.getMessage()) for r in caplog.records if r.name == "trasgi.access"
+    ]
+    assert (handshake["method"], handshake["path"]) == ("GET", "/chat")
+    assert handshake["status"] == 101
+    assert session["event"] == "websocket_closed"
+    assert session["close_code"] == 1000

@@ -56,6 +56,22 @@ handlers = ["stderr"]
 level = "INFO"
 """
 
+YAML_CONFIG = f"""\
+version: 1
+formatters:
+  custom:
+    format: "{CUSTOM}"
+handlers:
+  stderr:
+    class: logging.StreamHandler
+    formatter: custom
+    stream: ext://sys.stderr
+loggers:
+  trasgi:
+    handlers: [stderr]
+    level: INFO
+"""
+
 INI_CONFIG = f"""\
 [loggers]
 keys = root,trasgi
@@ -146,6 +162,8 @@ def assert_only_the_configured_handler_wrote(seen: bytes) -> None:
     [
         ("logging.json", json.dumps(DICT_CONFIG)),
         ("logging.toml", TOML_CONFIG),
+        ("logging.yaml", YAML_CONFIG),
+        ("logging.yml", YAML_CONFIG),
         ("logging.ini", INI_CONFIG),
         ("logging.conf", INI_CONFIG),
     ],
@@ -228,7 +246,9 @@ async def test_the_environment_and_the_config_file_name_it_too(tmp_path: Path) -
         ),
         ("empty.ini", "", "invalid logging configuration: missing section or key"),
         ("broken.ini", "no section header", "not a valid INI file:"),
-        ("logging.yaml", "version: 1", "unknown kind of logging configuration .yaml"),
+        ("logging.xml", "<version/>", "unknown kind of logging configuration .xml"),
+        ("broken.yaml", "version: [1", "not valid YAML:"),
+        ("list.yml", "- version: 1", "must hold a logging dictConfig dictionary"),
     ],
 )
 def test_a_bad_file_is_one_line(
@@ -305,6 +325,16 @@ async def test_each_how_to_command_serves(tmp_path: Path, command: str) -> None:
         assert re.search(
             rb'INFO    127\.0\.0\.1 GET / 200 [\d.]+ms "python-httpx/', stderr
         )
+
+
+@pytest.mark.process
+async def test_the_how_to_yaml_example_configures_logging(tmp_path: Path) -> None:
+    (yaml_file,) = [code for code in how_to_blocks("yaml") if "version: 1" in code]
+    path = tmp_path / "logging.yaml"
+    path.write_text(yaml_file)
+    seen = await serve_one_request("--log-config", str(path))
+    assert b" trasgi.error INFO listening on http" in seen
+    assert DEFAULT_LINE.search(seen) is None
 
 
 @pytest.mark.process

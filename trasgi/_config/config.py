@@ -134,10 +134,17 @@ WebSocketMode = Literal["auto", "wsproto", "none"]
 WS_MODES: tuple[WebSocketMode, ...] = ("auto", "wsproto", "none")
 ProxyProtocolMode = Literal["off", "v1", "v2", "any"]
 PROXY_PROTOCOL_MODES: tuple[ProxyProtocolMode, ...] = ("off", "v1", "v2", "any")
-LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 LIFESPAN_MODES: tuple[LifespanMode, ...] = ("auto", "on", "off")
-LOG_LEVELS: tuple[LogLevel, ...] = ("critical", "error", "warning", "info", "debug")
+LOG_LEVELS: tuple[LogLevel, ...] = (
+    "critical",
+    "error",
+    "warning",
+    "info",
+    "debug",
+    "trace",
+)
 CertReqs = Literal["none", "optional", "required"]
 CERT_REQS: tuple[CertReqs, ...] = ("none", "optional", "required")
 

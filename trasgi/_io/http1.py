@@ -14,7 +14,6 @@ Every timeout is a cancel scope around an await; nothing polls.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import functools
 import http
@@ -36,7 +35,7 @@ from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import NEW_CONNECTION_GRACE, RETRY_AFTER, ServerShared
 from trasgi._io.websocket import is_websocket_upgrade, serve_websocket
 from trasgi._io.writer import StreamWriter, WriterState
-from trasgi._observe.access import RequestLine
+from trasgi._observe.access import PLAIN, AccessNote, RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import H1Out, ResponseCycle
 from trasgi._protocol.extensions import TRAILERS
@@ -227,10 +226,15 @@ class HTTP11Connection:
         return default_headers(self.config)
 
     def log_access(
-        self, head: RequestLine, status: int, body_bytes: int, started: float
+        self,
+        head: RequestLine,
+        status: int,
+        body_bytes: int,
+        started: float,
+        note: AccessNote = PLAIN,
     ) -> None:
         self.shared.log_access(
-            self.config, self.info.client, head, status, body_bytes, started
+            self.config, self.info.client, head, status, body_bytes, started, note
         )
 
     # -- the connection's life -----------------------------------------------
@@ -274,9 +278,10 @@ class HTTP11Connection:
         except _PriorKnowledge:
             return CloseMode.LINGER  # not worth an HTTP/2 session to refuse
         if request is not None:
-            await self.refuse(
-                PeerError(503, "too many connections from this client", RETRY_AFTER),
+            await turn_away(
+                self,
                 request,
+                PeerError(503, "too many connections from this client", RETRY_AFTER),
             )
         return CloseMode.LINGER
 
@@ -389,11 +394,12 @@ class HTTP11Connection:
             )
             return None
         except PeerError as error:
-            await self.refuse(error, None)
+            await turn_away(self, None, error)
             return None
         if self.buffered():
             # A head began but did not finish in time (RFC 9110 section 15.5.9).
-            await self.refuse(PeerError(408, "request head not received in time"), None)
+            late = PeerError(408, "request head not received in time")
+            await turn_away(self, None, late)
         return None
 
     def _try_head(self) -> h11.Request | type[h11.NEED_DATA] | None:
@@ -525,7 +531,7 @@ class HTTP11Connection:
                 headers=headers,
             )
         except PeerError as error:
-            await self.refuse(error, request)
+            await turn_away(self, request, error)
             return False
         refusal = admission(self, scope)
         if refusal is not None:
@@ -565,12 +571,13 @@ class HTTP11Connection:
         """
         settings = settings_payload(self.headers)
         if settings is None:
-            await self.refuse(PeerError(400, "invalid HTTP2-Settings header"), request)
+            invalid = PeerError(400, "invalid HTTP2-Settings header")
+            await turn_away(self, request, invalid)
             return None
         try:
             body = await self._read_whole_body()
         except PeerError as error:
-            await self.refuse(error, request)
+            await turn_away(self, request, error)
             return None
         if body is None:
             return None  # the client left
@@ -711,8 +718,10 @@ class HTTP11Connection:
                 await trio.sleep_forever()
             await self.inbox.fill()
 
-    async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
+    async def refuse(self, error: PeerError, head: RequestLine | None) -> int:
         """Write a complete plain-text error response; the connection then closes.
+
+        Returns the bytes of body written: none for HEAD or a client gone.
 
         The bytes are built here rather than through h11 because h11 may be
         in a state (a protocol error, a failed response) that forbids a new
@@ -732,9 +741,14 @@ class HTTP11Connection:
         # RFC 9110 section 9.3.2: a response to HEAD carries no body.
         if head is None or head.method != b"HEAD":
             data += body
+        else:
+            body = b""
         self.answered_error = True
-        with contextlib.suppress(ClientDisconnected):
+        try:
             await self.writer.write(data)
+        except ClientDisconnected:
+            return 0
+        return len(body)
 
     # -- the WebSocket port (ports.WebSocketPort) ------------------------------
 

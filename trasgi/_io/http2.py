@@ -44,7 +44,7 @@ from trasgi._io.server_headers import default_headers
 from trasgi._io.shared import ServerShared
 from trasgi._io.websocket import CLOSE_TIMEOUT, serve_websocket
 from trasgi._io.writer import StreamWriter
-from trasgi._observe.access import RequestLine
+from trasgi._observe.access import PLAIN, AccessNote, NoRequestLine, RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.extensions import TRAILERS, FileRegion
 from trasgi._protocol.h2_adaptor import (
@@ -408,7 +408,7 @@ class HTTP2Connection:
                 http_version="2",
             )
         except PeerError as error:
-            await stream.refuse(error, stream.request)
+            await turn_away(stream, stream.request or NoRequestLine(b"2"), error)
             return
         except MalformedRequest:
             stream.reset_malformed()
@@ -446,7 +446,7 @@ class HTTP2Connection:
         if self.config.ws == "none":
             # Not announced in SETTINGS: no client may send one (section 4).
             error = PeerError(400, "extended CONNECT is not enabled on this server")
-            await stream.refuse(error, request)
+            await turn_away(stream, request, error)
             return
         handshake = functools.partial(
             ConnectHandshake, request.protocol, request.headers
@@ -523,10 +523,15 @@ class HTTP2Connection:
         return default_headers(self.config)
 
     def log_access(
-        self, head: RequestLine, status: int, body_bytes: int, started: float
+        self,
+        head: RequestLine,
+        status: int,
+        body_bytes: int,
+        started: float,
+        note: AccessNote = PLAIN,
     ) -> None:
         self.shared.log_access(
-            self.config, self.info.client, head, status, body_bytes, started
+            self.config, self.info.client, head, status, body_bytes, started, note
         )
 
 
@@ -637,9 +642,14 @@ class H2Stream:
         return self.connection.default_headers()
 
     def log_access(
-        self, head: RequestLine, status: int, body_bytes: int, started: float
+        self,
+        head: RequestLine,
+        status: int,
+        body_bytes: int,
+        started: float,
+        note: AccessNote = PLAIN,
     ) -> None:
-        self.connection.log_access(head, status, body_bytes, started)
+        self.connection.log_access(head, status, body_bytes, started, note)
 
     # -- ports.RequestPort ---------------------------------------------------------
 
@@ -749,10 +759,14 @@ class H2Stream:
         while self.state is StreamState.OPEN:
             await self._changed.park()
 
-    async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
-        """Answer on this stream with the server's own plain-text response."""
+    async def refuse(self, error: PeerError, head: RequestLine | None) -> int:
+        """Answer on this stream with the server's own plain-text response.
+
+        Returns the bytes of body written: none for HEAD, a client gone, or
+        a stream whose response had started.
+        """
         if self.peer_lost or self.output is not Output.NOTHING:
-            return
+            return 0
         body = error.reason.encode("utf-8") + b"\n"
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -766,10 +780,13 @@ class H2Stream:
         self.connection.adaptor.send_head(
             self.stream_id, error.status_code, headers, end_stream=bodiless
         )
-        with contextlib.suppress(ClientDisconnected):
+        try:
             await self.connection.send_soon()
             if not bodiless:
                 await self._send_data(body, end_stream=True)
+        except ClientDisconnected:
+            return 0
+        return 0 if bodiless else len(body)
 
     async def drain_request(self) -> None:
         """Read and drop what the client still sends, until it ends or resets."""

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 from trasgi._config.config import Config
 from trasgi._errors import PeerError
 from trasgi._io.shared import ServerShared
-from trasgi._observe.access import RequestLine
+from trasgi._observe.access import PLAIN, AccessNote, RequestLine
 from trasgi._protocol.scope import ConnectionInfo
 
 #: What a port writes: bytes for HTTP/1.1, frames' contents for HTTP/2.
@@ -50,8 +50,10 @@ class ConnectionFacts(Protocol):
         """The header fields the server adds to a response (Date, Server)."""
         ...
 
-    async def refuse(self, error: PeerError, head: RequestLine | None) -> None:
+    async def refuse(self, error: PeerError, head: RequestLine | None) -> int:
         """Answer with the server's own error response; the exchange then ends.
+
+        Returns the bytes of body written, for the access record.
 
         Error handling:
             Never raises for a client that is gone: there is no one to tell.
@@ -59,7 +61,12 @@ class ConnectionFacts(Protocol):
         ...
 
     def log_access(
-        self, head: RequestLine, status: int, body_bytes: int, started: float
+        self,
+        head: RequestLine,
+        status: int,
+        body_bytes: int,
+        started: float,
+        note: AccessNote = PLAIN,
     ) -> None:
         """Hand one finished response to the access log and the metrics."""
         ...

@@ -24,17 +24,27 @@ from trasgi._asgi import ASGIApp, Message
 from trasgi._errors import ASGIProtocolError, ClientDisconnected, PeerError
 from trasgi._io.faults import AppFaults
 from trasgi._io.file_sends import open_file_message
-from trasgi._io.ports import RequestPort
+from trasgi._io.ports import ConnectionFacts, RequestPort
 from trasgi._io.shared import RETRY_AFTER
 from trasgi._io.socket_stream import FileTooShort
-from trasgi._observe.access import RequestLine
-from trasgi._observe.logs import error_logger
+from trasgi._observe.access import (
+    PLAIN,
+    AccessNote,
+    Address,
+    Completion,
+    NoRequestLine,
+    RequestLine,
+)
+from trasgi._observe.logs import error_logger, escape, format_client
 from trasgi._protocol.cycle import DISCONNECT, Phase
 from trasgi._protocol.extensions import FILE_MESSAGES
 from trasgi._protocol.forwarded import apply_proxy_headers
 
 #: How long a shielded last write (a 503 during shutdown) may take.
 LAST_WORDS_SECONDS = 1.0
+#: The last body message, which the server sends for an application that
+#: ended its streaming response because shutdown told it to.
+_LAST_BODY: Message = {"type": "http.response.body", "body": b""}
 
 
 Out = TypeVar("Out")
@@ -57,12 +67,46 @@ def admission(port: RequestPort[Any], scope: Any) -> PeerError | None:
     return refusal
 
 
-async def turn_away(
-    port: RequestPort[Any], head: RequestLine, refusal: PeerError
+async def answer_error(
+    port: ConnectionFacts,
+    head: RequestLine,
+    error: PeerError,
+    started: float,
+    *,
+    client: Address | None = None,
 ) -> None:
-    """Answer a request :func:`admission` refused, and log the answer."""
-    await port.refuse(refusal, head)
-    port.log_access(head, refusal.status_code, 0, time.perf_counter())
+    """Write the server's own error answer, and its access line with the reason."""
+    written = await port.refuse(error, head)
+    note = AccessNote(client, error.reason)
+    port.log_access(head, error.status_code, written, started, note)
+
+
+async def turn_away(
+    port: ConnectionFacts,
+    head: RequestLine | None,
+    refusal: PeerError,
+    started: float | None = None,
+    *,
+    client: Address | None = None,
+) -> None:
+    """Refuse a request: the answer, its access line, and a warning line.
+
+    Every refusal goes through here, whatever refused (the head's checks,
+    admission, the body's limits, shutdown), so none is silent: the warning
+    is rate-limited per status code (see
+    :class:`~trasgi._observe.rejections.RejectionWarnings`). ``head`` is None
+    when the request line itself could not be parsed.
+    """
+    line = head if head is not None else NoRequestLine()
+    when = time.perf_counter() if started is None else started
+    await answer_error(port, line, refusal, when, client=client)
+    request = f'"{escape(line.method)} {escape(line.target)}"' if line.method else "-"
+    port.shared.rejections.warn(
+        refusal.status_code,
+        refusal.reason,
+        format_client(client or port.info.client),
+        request,
+    )
 
 
 class ResponseFramer(Protocol[FramedOut]):
@@ -119,6 +163,10 @@ class Delivery(enum.Enum):
     IN_PROGRESS = "in progress"
     #: The final body message was written, or the application returned.
     DONE = "done"
+    #: Graceful shutdown began under a started response: ``receive()``
+    #: reports a disconnect so that a streaming application (server-sent
+    #: events, long polling) ends now, and the server ends its body cleanly.
+    STOPPED = "stopped by shutdown"
 
 
 class Outcome(enum.Enum):
@@ -149,6 +197,7 @@ class RequestStream(Generic[Out]):
         "app",
         "body",
         "body_bytes",
+        "client",
         "continue_",
         "cycle",
         "delivery",
@@ -183,6 +232,9 @@ class RequestStream(Generic[Out]):
         self.peer_error: PeerError | None = None
         #: receive() calls waiting for the end of the exchange.
         self._watches: set[trio.CancelScope] = set()
+        #: The client a trusted proxy named in the scope; None when it is
+        #: the connection's peer.
+        self.client: Address | None = None
 
     @property
     def continue_withheld(self) -> bool:
@@ -201,6 +253,8 @@ class RequestStream(Generic[Out]):
         """
         shared = self.port.shared
         shared.in_flight += 1
+        client = scope.get("client")
+        self.client = None if client == self.port.info.client else client
         returned = False
         try:
             await self._call(app, scope)
@@ -210,6 +264,19 @@ class RequestStream(Generic[Out]):
             if not returned:
                 await self._answer_cancelled()
         return await self.finish()
+
+    def _log(self, completion: Completion = Completion.COMPLETE) -> None:
+        """The access line of the application's response, whole or cut short."""
+        cycle = self.cycle
+        error = self.peer_error
+        if self.client is None and error is None and completion is Completion.COMPLETE:
+            note = PLAIN  # most responses: no note to allocate
+        else:
+            reason = None if error is None else error.reason
+            note = AccessNote(self.client, reason, completion)
+        self.port.log_access(
+            self.head, cycle.status or 0, cycle.body_bytes, self.started, note
+        )
 
     async def _call(self, app: ASGIApp, scope: Any) -> None:
         try:
@@ -234,11 +301,15 @@ class RequestStream(Generic[Out]):
         port = self.port
         if not port.shared.shutting_down.is_set():
             return
-        if self.cycle.wrote_anything or port.peer_lost:
+        port.shared.cancelled += 1
+        if port.peer_lost:
+            return
+        if self.cycle.wrote_anything:
+            self._log(Completion.DEADLINE)
             return
         refusal = PeerError(503, "the server is shutting down; retry", RETRY_AFTER)
         with trio.CancelScope(shield=True), trio.move_on_after(LAST_WORDS_SECONDS):
-            await port.refuse(refusal, self.head)
+            await turn_away(port, self.head, refusal, self.started, client=self.client)
 
     async def finish(self) -> Outcome:
         """Log the response and decide the outcome, answering 500 where owed.
@@ -250,14 +321,21 @@ class RequestStream(Generic[Out]):
         cycle = self.cycle
         port = self.port
         if cycle.phase is Phase.COMPLETE:
-            port.log_access(
-                self.head, cycle.status or 0, cycle.body_bytes, self.started
-            )
+            self._log()
             failed = self.app is App.FAILED or self.peer_error is not None
             if failed or cycle.close_after:
                 return Outcome.CLOSE
             return Outcome.REUSABLE
         if port.peer_lost:
+            if cycle.wrote_anything:
+                self._log(Completion.CLIENT_LEFT)
+            return Outcome.CLOSE
+        if self._ended_by_shutdown():
+            # The application ended its stream because shutdown said
+            # "disconnect": the server ends the body properly (RFC 9112
+            # section 7.1 last chunk, RFC 9113 END_STREAM), then closes.
+            await self._write_last_body()
+            self._log()
             return Outcome.CLOSE
         if cycle.wrote_anything:
             if self.app is not App.FAILED:
@@ -265,6 +343,8 @@ class RequestStream(Generic[Out]):
                     "ASGI application returned before completing the response to %s",
                     self.faults.describe(),
                 )
+            failed = self.peer_error is not None
+            self._log(Completion.REQUEST_FAILED if failed else Completion.APP_FAILED)
             return Outcome.ABORT
         if self.peer_error is not None:
             return Outcome.CLOSE  # answered when the error was found
@@ -278,34 +358,78 @@ class RequestStream(Generic[Out]):
                 "ASGI application returned without sending a response to %s",
                 self.faults.describe(),
             )
-        await port.refuse(PeerError(500, "Internal Server Error"), self.head)
-        port.log_access(self.head, 500, 0, self.started)
+        error = PeerError(500, "Internal Server Error")
+        await answer_error(port, self.head, error, self.started, client=self.client)
         return Outcome.CLOSE
+
+    def _told_to_stop(self) -> bool:
+        """Whether shutdown told the application to stop its response."""
+        return self.delivery is Delivery.STOPPED
+
+    def _ended_by_shutdown(self) -> bool:
+        """Whether the application returned mid-response, told to stop by shutdown."""
+        return (
+            self._told_to_stop()
+            and self.app is App.RETURNED
+            and self.cycle.phase in (Phase.STARTED, Phase.STREAMING)
+        )
+
+    async def _write_last_body(self) -> None:
+        """Send the last (empty) body message for the application.
+
+        Error handling:
+            A client gone meanwhile is not an error: the connection closes.
+        """
+        try:
+            data = self.cycle.send(dict(_LAST_BODY))
+            if data:
+                await self.port.write(data)
+        except ClientDisconnected:
+            pass
 
     # -- receive -----------------------------------------------------------
 
     async def receive(self) -> Message:
         """Give the application the next request message (ASGI ``receive``)."""
         port = self.port
-        done = self.delivery is Delivery.DONE
-        if done or port.peer_lost or self.body is Body.REFUSED:
+        over = self.delivery is not Delivery.IN_PROGRESS
+        if over or port.peer_lost or self.body is Body.REFUSED:
             return dict(DISCONNECT)
         if self.body is Body.READING:
             return await self._receive_body()
-        # The body is complete: block until the response is done or the
-        # client leaves (ASGI HTTP spec, "Disconnect").
-        if not port.peer_closed:
-            with trio.CancelScope() as watch:
-                self._watches.add(watch)
-                try:
-                    await port.wait_for_disconnect()
-                finally:
-                    self._watches.discard(watch)
+        # The body is complete: block until the response is done, the client
+        # leaves (ASGI HTTP spec, "Disconnect"), or shutdown stops a response
+        # already under way.
+        shared = port.shared
+        if port.peer_closed or (shared.shutting_down.is_set() and self._stop()):
+            return dict(DISCONNECT)
+        with trio.CancelScope() as watch:
+            self._watches.add(watch)
+            shared.on_shutdown.add(self._stop)
+            try:
+                await port.wait_for_disconnect()
+            finally:
+                self._watches.discard(watch)
+                if not self._watches:
+                    shared.on_shutdown.discard(self._stop)
         return dict(DISCONNECT)
 
-    def _end_delivery(self) -> None:
+    def _stop(self) -> bool:
+        """Shutdown began: end a started response's exchange; say whether it did.
+
+        A response not started yet is left alone: its application is still
+        to answer, and a disconnect now would leave the client without one.
+        """
+        if self.cycle.phase is Phase.AWAITING_START:
+            return False
+        self.cycle.close_after = True
+        self._end_delivery(Delivery.STOPPED)
+        return True
+
+    def _end_delivery(self, why: Delivery = Delivery.DONE) -> None:
         """End the exchange for receive(), waking every call waiting for it."""
-        self.delivery = Delivery.DONE
+        if self.delivery is Delivery.IN_PROGRESS:
+            self.delivery = why
         for watch in self._watches:
             watch.cancel()
 
@@ -360,8 +484,7 @@ class RequestStream(Generic[Out]):
         self.body = Body.REFUSED
         port = self.port
         if not self.cycle.wrote_anything and not port.peer_lost:
-            await port.refuse(error, self.head)
-            port.log_access(self.head, error.status_code, 0, self.started)
+            await turn_away(port, self.head, error, self.started, client=self.client)
 
     # -- send --------------------------------------------------------------
 
@@ -393,6 +516,27 @@ class RequestStream(Generic[Out]):
         finally:
             opened.done()
 
+    async def _write(self, data: Sequence[Out]) -> None:
+        """Write what the cycle framed.
+
+        Once shutdown told the application to stop, it may cancel its own
+        send (Starlette's listener does): the write is shielded then, so that
+        the bytes framed leave whole and the server can end the body.
+        """
+        if self._told_to_stop():
+            with trio.CancelScope(shield=True):
+                await self.port.write(data)
+            return
+        try:
+            await self.port.write(data)
+        except trio.Cancelled:
+            if self._told_to_stop():
+                # Told to stop while this write was under way, unshielded:
+                # some framed bytes may not have left, so a last chunk
+                # could not end the body properly; the response is cut.
+                self.cycle.abandon()
+            raise
+
     async def send(self, message: Message) -> None:
         """Take one response message from the application (ASGI ``send``).
 
@@ -411,7 +555,10 @@ class RequestStream(Generic[Out]):
             )
         cycle = self.cycle
         # The phase first: it is false for every body message, the common case.
-        if cycle.phase is Phase.AWAITING_START and port.shared.shutting_down.is_set():
+        stopping = (
+            cycle.phase is Phase.AWAITING_START and port.shared.shutting_down.is_set()
+        )
+        if stopping:
             cycle.close_after = True
         if message.get("type") in FILE_MESSAGES:
             await self._send_file(message)
@@ -422,8 +569,12 @@ class RequestStream(Generic[Out]):
                 self.faults.record_mistake(mistake)
                 raise
             if data:
-                await port.write(data)
+                await self._write(data)
         if cycle.phase is Phase.COMPLETE:
             # Only once written: a receive() that reported the disconnect
             # earlier could let the application cancel its own last send.
             self._end_delivery()
+        elif stopping and self._watches:
+            # A receive() waited before the response started, and shutdown
+            # began meanwhile: now that the response is under way, stop it.
+            self._stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -11,11 +12,15 @@ import trio
 from trasgi._config.config import Config
 from trasgi._errors import PeerError
 from trasgi._observe.access import (
+    PLAIN,
+    AccessNote,
     AccessRecord,
+    Address,
     Observer,
     RequestLine,
     ResponseObserver,
 )
+from trasgi._observe.rejections import RejectionWarnings
 
 #: How long a connection accepted just before a graceful shutdown still has
 #: to send its first request. A client sends it right after connecting, so it
@@ -70,6 +75,13 @@ class ServerShared:
         budget_spent: Set when ``requests`` reaches ``request_budget``; the
             server then shuts down gracefully.
         h2: What the HTTP/2 connections did, for the metrics.
+        rejections: The warning line for requests the server refuses.
+        on_shutdown: Called when graceful shutdown begins: requests whose
+            application waits in ``receive()`` under a started response.
+        in_flight_at_shutdown: Requests and WebSockets in flight when the
+            graceful shutdown began.
+        cancelled: Requests and WebSockets cancelled during shutdown (at
+            its deadline), for the shutdown's last log line.
     """
 
     state: dict[str, Any] = attrs.field(factory=dict)
@@ -83,12 +95,23 @@ class ServerShared:
     request_budget: int | None = None
     budget_spent: trio.Event = attrs.field(factory=trio.Event)
     h2: H2Counts = attrs.field(factory=H2Counts)
+    rejections: RejectionWarnings = attrs.field(factory=RejectionWarnings)
+    on_shutdown: set[Callable[[], object]] = attrs.field(factory=set)
+    in_flight_at_shutdown: int = 0
+    cancelled: int = 0
 
     def begin_shutdown(self) -> None:
-        """Start a graceful shutdown: flag it, and close idle connections now."""
+        """Start a graceful shutdown: flag it, and close idle connections now.
+
+        Streaming responses whose application waits in ``receive()`` learn
+        of it there (``http.disconnect``), so they end now, not at the deadline.
+        """
         self.shutting_down.set()
+        self.in_flight_at_shutdown = self.in_flight
         for scope in self.idle:
             scope.cancel()
+        for stop in list(self.on_shutdown):
+            stop()
         deadline = trio.current_time() + NEW_CONNECTION_GRACE
         for scope in self.new:
             scope.deadline = min(scope.deadline, deadline)
@@ -119,20 +142,22 @@ class ServerShared:
     def log_access(
         self,
         config: Config,
-        client: tuple[str, int] | None,
+        peer: Address | None,
         head: RequestLine,
         status: int,
         body_bytes: int,
         started: float,
+        note: AccessNote = PLAIN,
     ) -> None:
         """Hand one finished response to the access log and the metrics.
 
         Every response the server writes, the application's or its own, over
-        any protocol, is one record.
+        any protocol, is one record; the note says what else it tells (the
+        client a proxy named, a refusal's reason, a response cut short).
         """
         observer = self.observer_for(config)
         if observer.enabled():
-            record = AccessRecord.of(head, client, status, body_bytes, started)
+            record = AccessRecord.of(head, peer, status, body_bytes, started, note)
             observer.on_response(record)
 
     def observer_for(self, config: Config) -> Observer:

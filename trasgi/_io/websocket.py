@@ -25,8 +25,9 @@ from trasgi._asgi import ASGIApp, Message, Scope
 from trasgi._errors import ASGIProtocolError, ClientDisconnected, PeerError
 from trasgi._io.faults import AppFaults, Raised
 from trasgi._io.ports import WebSocketPort
+from trasgi._io.request_stream import turn_away
 from trasgi._io.shared import RETRY_AFTER
-from trasgi._observe.access import RequestLine
+from trasgi._observe.access import AccessNote, Address, RequestLine, SessionRecord
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.forwarded import apply_proxy_headers
 from trasgi._protocol.scope import build_websocket_scope
@@ -50,6 +51,9 @@ SHUTDOWN_CLOSE_REASON = "server shutting down"
 #: Sent when a ping gets no pong in time (RFC 6455 section 7.4.1, 1011: an
 #: unexpected condition; the websockets library uses the same code).
 PING_TIMEOUT_CLOSE_CODE = 1011
+#: The code a session that ended without a closing handshake is logged with
+#: (RFC 6455 section 7.1.5: "the WebSocket Connection Close Code is 1006").
+NO_CLOSE_FRAME = 1006
 
 
 def is_websocket_upgrade(
@@ -127,17 +131,22 @@ async def serve_websocket(
         )
         apply_proxy_headers(scope, port.info, config)
     except PeerError as error:
-        await port.refuse(error, request)
         # Through the connection's observer: the chosen access-log format (text
         # or JSON) and the metrics see handshakes as they see other responses.
-        port.log_access(request, error.status_code, 0, started)
+        await turn_away(port, request, error, started)
         return
     session = WebSocketSession(port, cycle, request, started)
+    session.client = scope.get("client")
     shared.in_flight += 1
     try:
         await session.run(app, scope)
+    except trio.Cancelled:
+        if shared.shutting_down.is_set():
+            shared.cancelled += 1
+        raise
     finally:
         shared.in_flight -= 1
+        session.log_end()
 
 
 def _check_room(port: WebSocketPort[Any]) -> None:
@@ -170,6 +179,13 @@ class WebSocketSession(Generic[Piece]):
         self._changed = trio.lowlevel.ParkingLot()
         self._logged = False
         self._nursery: trio.Nursery | None = None
+        #: The client as the scope names it (a trusted proxy may have named it).
+        self.client: Address | None = None
+        #: Message bytes received and sent by the application (text as UTF-8).
+        self.bytes_in = 0
+        self.bytes_out = 0
+        #: The code of the close frame the application sent, if it did.
+        self.app_close_code: int | None = None
 
     async def run(self, app: ASGIApp, scope: Any) -> None:
         self.port.take_over(self._on_bytes)
@@ -204,6 +220,7 @@ class WebSocketSession(Generic[Piece]):
             message = self.cycle.next_message()
             if message is not None:
                 self._changed.unpark_all()  # room in the queue: reading resumes
+                self.bytes_in += _payload_size(message)
                 return message
             await self._wait_for_change()
 
@@ -228,6 +245,11 @@ class WebSocketSession(Generic[Piece]):
             raise
         finally:
             self._log_handshake()
+        kind = message.get("type")
+        if kind == "websocket.send":
+            self.bytes_out += _payload_size(message)
+        elif kind == "websocket.close" and self.app_close_code is None:
+            self.app_close_code = message.get("code", 1000)
         self._changed.unpark_all()
         await self._flush()
         if not accepted and self.cycle.accepted:
@@ -238,8 +260,38 @@ class WebSocketSession(Generic[Piece]):
         if not self._logged and cycle.handshake_answered and cycle.status:
             self._logged = True
             self.port.log_access(
-                self.request, cycle.status, cycle.body_bytes, self.started
+                self.request,
+                cycle.status,
+                cycle.body_bytes,
+                self.started,
+                AccessNote(self.client),
             )
+
+    def log_end(self) -> None:
+        """The access line of a session that was accepted, once it is over.
+
+        Its close code is the one the closing handshake settled (the
+        client's, or the server's when the client never answered), else the
+        application's close frame, else 1006: no close frame at all.
+        """
+        if not self.cycle.accepted:
+            return  # refused or denied: the handshake's line says it all
+        ending = self.cycle.next_message()
+        if ending is not None and ending.get("type") == "websocket.disconnect":
+            code = int(ending.get("code", NO_CLOSE_FRAME))
+        else:
+            code = self.app_close_code or NO_CLOSE_FRAME
+        port = self.port
+        record = SessionRecord(
+            client=self.client or port.info.client,
+            peer=port.info.client,
+            target=self.request.target,
+            duration=time.perf_counter() - self.started,
+            bytes_in=self.bytes_in,
+            bytes_out=self.bytes_out,
+            close_code=code,
+        )
+        port.shared.observer_for(port.config).on_session_end(record)
 
     async def _finish(self, failed: bool) -> None:
         """Close what the application left open, then end the closing handshake."""
@@ -355,3 +407,15 @@ class WebSocketSession(Generic[Piece]):
         # The close frame cannot even be written: the client stopped reading.
         self._abort_soon()
         await self.port.close_now()
+
+
+def _payload_size(message: Message) -> int:
+    """Bytes of a message's payload: its bytes, or its text as UTF-8."""
+    data = message.get("bytes")
+    if data is not None:
+        return len(data)
+    text = message.get("text")
+    if not isinstance(text, str):
+        return 0
+    # isascii() reads a flag CPython keeps: no encoding for the usual text.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))

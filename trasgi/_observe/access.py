@@ -16,6 +16,7 @@ terminal escapes; JSON strings are escaped by the JSON encoder.
 from __future__ import annotations
 
 import datetime
+import enum
 import functools
 import json
 import logging
@@ -34,6 +35,24 @@ Value = str | int | float | None
 
 #: The format value that selects JSON lines.
 JSON_FORMAT = "json"
+
+#: A network address: host and port.
+Address = tuple[str, int]
+
+
+class Completion(enum.Enum):
+    """How a response ended: whole, or cut short (and why)."""
+
+    COMPLETE = "complete"
+    #: The application raised, or returned before the end of its response.
+    APP_FAILED = "application failed"
+    #: The client left (or stopped reading) before the end of the response.
+    CLIENT_LEFT = "client left"
+    #: The request body broke HTTP or a limit after the response started
+    #: (the reason says how).
+    REQUEST_FAILED = "request failed"
+    #: Still running at the graceful shutdown's deadline: cancelled.
+    DEADLINE = "shutdown deadline"
 
 
 class RequestLine(Protocol):
@@ -57,6 +76,25 @@ class RequestLine(Protocol):
 
 
 @attrs.frozen
+class AccessNote:
+    """What an access line says besides the request, status and bytes.
+
+    Attributes:
+        client: Who a trusted proxy named as the client; None for the peer.
+        reason: Why the server answered with an error of its own.
+        completion: Whether the response was whole, or cut short and why.
+    """
+
+    client: Address | None = None
+    reason: str | None = None
+    completion: Completion = Completion.COMPLETE
+
+
+#: The note of most responses: the peer is the client, the response whole.
+PLAIN = AccessNote()
+
+
+@attrs.frozen
 class AccessRecord:
     """One finished response, as the access log and the metrics see it.
 
@@ -70,9 +108,14 @@ class AccessRecord:
         duration: Seconds from the request head to the end of the response.
         headers: The request's header fields, names in lower case (h11's form).
         finished: When the response ended, in seconds since the epoch.
+        peer: The connection's peer: the client itself, or the proxy that
+            forwarded its request (``client`` is then who the proxy named).
+        reason: Why the server answered with an error of its own (a refusal
+            such as 431, or its 500); None for the application's responses.
+        completion: Whether the response was whole, or cut short and why.
     """
 
-    client: tuple[str, int] | None
+    client: Address | None
     method: bytes
     target: bytes
     http_version: bytes
@@ -81,22 +124,27 @@ class AccessRecord:
     duration: float
     headers: Sequence[tuple[bytes, bytes]] = ()
     finished: float = attrs.field(factory=time.time)
+    peer: Address | None = None
+    reason: str | None = None
+    completion: Completion = Completion.COMPLETE
 
     @classmethod
     def of(
         cls,
         request: RequestLine,
-        client: tuple[str, int] | None,
+        client: Address | None,
         status: int,
         body_bytes: int,
         started: float,
+        note: AccessNote = PLAIN,
     ) -> AccessRecord:
         """Describe the response to ``request``, which began at ``started``.
 
-        ``started`` is a :func:`time.perf_counter` reading.
+        ``client`` is the connection's peer (the note may name another
+        client); ``started`` is a :func:`time.perf_counter` reading.
         """
         return cls(
-            client,
+            note.client or client,
             request.method,
             request.target,
             request.http_version,
@@ -104,6 +152,9 @@ class AccessRecord:
             body_bytes,
             time.perf_counter() - started,
             request.headers,
+            peer=client,
+            reason=note.reason,
+            completion=note.completion,
         )
 
     def header(self, name: bytes) -> str | None:
@@ -114,8 +165,81 @@ class AccessRecord:
         return None
 
 
+@attrs.frozen
+class NoRequestLine:
+    """The request line of a request refused before its head could be parsed.
+
+    Its method and target are empty, which the fields show as absent.
+    """
+
+    http_version: bytes = b"1.1"
+    method: bytes = b""
+    target: bytes = b""
+    headers: Sequence[tuple[bytes, bytes]] = ()
+
+
+@attrs.frozen
+class SessionRecord:
+    """One WebSocket session that ended, as the access log sees it.
+
+    The handshake is an :class:`AccessRecord` of its own (status 101, or the
+    refusal); this record comes when the session is over.
+
+    Attributes:
+        client: The client's address (as forwarded by a trusted proxy).
+        peer: The connection's peer.
+        target: The opening request's target.
+        duration: Seconds from the opening request to the end of the session.
+        bytes_in: Message bytes received from the client (text as UTF-8).
+        bytes_out: Message bytes the application sent.
+        close_code: The close code that ended the session (RFC 6455 section
+            7.4); 1006 when it ended without a closing handshake.
+        finished: When the session ended, in seconds since the epoch.
+    """
+
+    client: Address | None
+    peer: Address | None
+    target: bytes
+    duration: float
+    bytes_in: int
+    bytes_out: int
+    close_code: int
+    finished: float = attrs.field(factory=time.time)
+
+    def as_dict(self) -> dict[str, Value]:
+        """The session's fields, for a JSON line."""
+        return {
+            "event": "websocket_closed",
+            "client": None if self.client is None else format_client(self.client),
+            "peer": None if self.peer is None else format_client(self.peer),
+            "target": self.target.decode("latin-1"),
+            "close_code": self.close_code,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "duration_ms": round(self.duration * 1000, 3),
+            "time": _iso_time(self.finished),
+        }
+
+    def as_text(self) -> str:
+        """The session as a text line, after the shape of the default line."""
+        client = "-" if self.client is None else format_client(self.client)
+        return (
+            f'{client} - "WEBSOCKET {escape(self.target)}" closed '
+            f"{self.close_code} in={self.bytes_in} out={self.bytes_out} "
+            f"{self.duration * 1000:.1f}ms"
+        )
+
+
 def _client(record: AccessRecord) -> str | None:
     return None if record.client is None else format_client(record.client)
+
+
+def _peer(record: AccessRecord) -> str | None:
+    return None if record.peer is None else format_client(record.peer)
+
+
+def _text_or_none(data: bytes) -> str | None:
+    return data.decode("latin-1") or None
 
 
 def _client_host(record: AccessRecord) -> str | None:
@@ -124,14 +248,57 @@ def _client_host(record: AccessRecord) -> str | None:
 
 def _request_line(record: AccessRecord) -> str:
     method, target, version = record.method, record.target, record.http_version
+    if not method:
+        return "-"  # refused before its request line was understood
     return f"{method.decode('latin-1')} {target.decode('latin-1')} HTTP/" + (
         version.decode("latin-1")
     )
 
 
-def _time(record: AccessRecord) -> str:
-    moment = datetime.datetime.fromtimestamp(record.finished, datetime.timezone.utc)
+def _iso_time(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
     return moment.isoformat(timespec="milliseconds")
+
+
+def _time(record: AccessRecord) -> str:
+    return _iso_time(record.finished)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def parse_traceparent(value: str) -> tuple[str, str] | None:
+    """The trace id and parent span id of a W3C ``traceparent`` value, if valid.
+
+    W3C Trace Context, section 3.2: ``version-traceid-parentid-flags`` in
+    lower-case hex; version ``ff`` and all-zero ids are invalid; a version
+    above ``00`` may append fields after the flags. Anything else gives None.
+    """
+    parts = value.strip().split("-")
+    if len(parts) < 4:
+        return None
+    version, trace_id, span_id, flags = parts[:4]
+    if (
+        len(version) != 2
+        or len(trace_id) != 32
+        or len(span_id) != 16
+        or len(flags) != 2
+        or not _HEX.issuperset(version + trace_id + span_id + flags)
+        or version == "ff"
+        or (version == "00" and len(parts) != 4)
+        or trace_id == "0" * 32
+        or span_id == "0" * 16
+    ):
+        return None
+    return trace_id, span_id
+
+
+def _trace_part(record: AccessRecord, index: int) -> str | None:
+    values = [value for name, value in record.headers if name == b"traceparent"]
+    if len(values) != 1:
+        return None  # none, or several: no single trace to follow
+    parsed = parse_traceparent(values[0].decode("latin-1"))
+    return None if parsed is None else parsed[index - 1]
 
 
 #: Every field a format may name: what it shows, and how to get it.
@@ -141,14 +308,14 @@ FIELDS: dict[str, tuple[str, Callable[[AccessRecord], Value]]] = {
         _client,
     ),
     "client_host": ("the client's address alone", _client_host),
-    "method": ("the request method", lambda r: r.method.decode("latin-1")),
+    "method": ("the request method", lambda r: _text_or_none(r.method)),
     "target": (
         "the request target as sent: path and query",
-        lambda r: r.target.decode("latin-1"),
+        lambda r: _text_or_none(r.target),
     ),
     "path": (
         "the target up to the first ?",
-        lambda r: r.target.partition(b"?")[0].decode("latin-1"),
+        lambda r: _text_or_none(r.target.partition(b"?")[0]),
     ),
     "query": (
         "the target after the first ? (empty when none)",
@@ -171,7 +338,33 @@ FIELDS: dict[str, tuple[str, Callable[[AccessRecord], Value]]] = {
         "when the response ended, ISO 8601 in UTC with milliseconds",
         _time,
     ),
+    "peer": (
+        "the connection's peer: the client, or the proxy that forwarded it",
+        _peer,
+    ),
+    "reason": (
+        "why the server refused the request or failed (its own answers only)",
+        lambda r: r.reason,
+    ),
+    "cut_short": (
+        "why the response was cut short: application failed, client left, "
+        "request failed, shutdown deadline",
+        lambda r: None if r.completion is Completion.COMPLETE else r.completion.value,
+    ),
+    "trace_id": (
+        "the trace id of a valid W3C traceparent request header",
+        lambda r: _trace_part(r, 1),
+    ),
+    "span_id": (
+        "the parent span id of a valid W3C traceparent request header",
+        lambda r: _trace_part(r, 2),
+    ),
 }
+
+#: Fields a text line gets appended (as ``name="value"``) when they have a
+#: value and the format does not show them: a refusal's reason and a cut
+#: response are never silent, whatever the template.
+APPENDED_FIELDS = ("reason", "cut_short")
 
 #: The fields of a JSON line: every field but the request line, which only
 #: repeats method, target and http_version.
@@ -206,6 +399,9 @@ class AccessFormat(Protocol):
     def colored(self, record: AccessRecord) -> str:
         """The line for ``record``, status code in colour (ANSI escapes)."""
 
+    def session(self, record: SessionRecord) -> str:
+        """The line for a WebSocket session that ended."""
+
 
 #: ANSI colours for status codes by class: success green, redirect cyan,
 #: client error yellow, server error red.
@@ -233,13 +429,28 @@ class TextFormat:
     template: str
     fields: tuple[str, ...]
     _getters: tuple[Getter, ...] = attrs.field(init=False, repr=False, eq=False)
+    _appended: tuple[tuple[str, Getter], ...] = attrs.field(
+        init=False, repr=False, eq=False
+    )
 
     @_getters.default
     def _look_up_getters(self) -> tuple[Getter, ...]:
         return tuple(FIELDS[name][1] for name in self.fields)
 
+    @_appended.default
+    def _look_up_appended(self) -> tuple[tuple[str, Getter], ...]:
+        return tuple(
+            (name, FIELDS[name][1])
+            for name in APPENDED_FIELDS
+            if name not in self.fields
+        )
+
     def __call__(self, record: AccessRecord) -> str:
-        return self.template.format(*[as_text(get(record)) for get in self._getters])
+        line = self.template.format(*[as_text(get(record)) for get in self._getters])
+        return line + self._suffix(record)
+
+    def session(self, record: SessionRecord) -> str:
+        return record.as_text()
 
     def colored(self, record: AccessRecord) -> str:
         return self.template.format(
@@ -249,6 +460,16 @@ class TextFormat:
                 else as_text(get(record))
                 for name, get in zip(self.fields, self._getters, strict=True)
             ]
+        ) + self._suffix(record)
+
+    def _suffix(self, record: AccessRecord) -> str:
+        """The appended fields that have a value; nothing for most responses."""
+        if record.reason is None and record.completion is Completion.COMPLETE:
+            return ""
+        return "".join(
+            f' {name}="{as_text(value)}"'
+            for name, get in self._appended
+            if (value := get(record)) is not None
         )
 
 
@@ -264,6 +485,9 @@ class JsonFormat:
 
     def colored(self, record: AccessRecord) -> str:
         return self(record)  # colour codes would make the line invalid JSON
+
+    def session(self, record: SessionRecord) -> str:
+        return json.dumps(record.as_dict(), ensure_ascii=True, separators=(",", ":"))
 
 
 class FormatError(ValueError):
@@ -326,6 +550,19 @@ class AccessLine:
         return self.format.colored(self.record)
 
 
+class SessionLine:
+    """A WebSocket session's log message, formatted only when written."""
+
+    __slots__ = ("format", "record")
+
+    def __init__(self, format: AccessFormat, record: SessionRecord) -> None:
+        self.format = format
+        self.record = record
+
+    def __str__(self) -> str:
+        return self.format.session(self.record)
+
+
 class Observer(Protocol):
     """What a connection tells about its finished responses."""
 
@@ -334,6 +571,9 @@ class Observer(Protocol):
 
     def on_response(self, record: AccessRecord) -> None:
         """Take note of one finished response."""
+
+    def on_session_end(self, record: SessionRecord) -> None:
+        """Take note of one WebSocket session that ended."""
 
 
 class ResponseSink(Protocol):
@@ -372,6 +612,11 @@ class ResponseObserver:
         for sink in self.sinks:
             sink.on_response(record)
 
+    def on_session_end(self, record: SessionRecord) -> None:
+        """Log the session's line (when the logger is on)."""
+        if access_logger.isEnabledFor(logging.INFO):
+            access_logger.info(SessionLine(self.format, record))
+
 
 @attrs.frozen
 class SilentObserver:
@@ -382,3 +627,6 @@ class SilentObserver:
 
     def on_response(self, record: AccessRecord) -> None:
         """Ignore the response."""
+
+    def on_session_end(self, record: SessionRecord) -> None:
+        """Ignore the session."""

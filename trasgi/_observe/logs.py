@@ -8,12 +8,16 @@ characters in its request target or headers.
 
 The command line either installs one handler on standard error
 (:func:`configure`, in colour on a terminal) or hands the whole setup to a
-``--log-config`` file (:func:`apply_log_config`).
+``--log-config`` file (:func:`apply_log_config`). Either way the
+``trasgi_web`` loggers, whose lines come from the application, share the
+handler and format of trasgi's own (``trasgi_web`` never imports trasgi, so
+trasgi configures them).
 """
 
 from __future__ import annotations
 
 import configparser
+import importlib
 import json
 import logging
 import logging.config
@@ -29,6 +33,19 @@ else:  # pragma: no cover
 
 error_logger = logging.getLogger("trasgi.error")
 access_logger = logging.getLogger("trasgi.access")
+#: The micro-framework's logger: its lines come out as trasgi's do.
+WEB_LOGGER = "trasgi_web"
+
+#: ``--log-level trace``: below DEBUG (10), as uvicorn's TRACE. Each ASGI
+#: message and connection is logged at this level (see ``_observe/trace.py``).
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+
+
+def tracing() -> bool:
+    """Whether ``trasgi.error`` writes TRACE lines: asked once, at startup."""
+    return error_logger.isEnabledFor(TRACE)
+
 
 # C0 controls, DEL, and the C1 controls (U+0080-U+009F, which latin-1 gives
 # for bytes 0x80-0x9F): some terminals act on C1 too (0x9B is CSI, ECMA-48).
@@ -78,6 +95,7 @@ LINE_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 _LEVEL_WIDTH = 7
 #: ANSI colours of the level names (ECMA-48 SGR codes).
 _LEVEL_COLORS = {
+    "TRACE": "2;36",
     "DEBUG": "36",
     "INFO": "32",
     "WARNING": "33",
@@ -132,11 +150,12 @@ def configure(
 ) -> None:
     """Send trasgi's logs to standard error, as the command line does.
 
-    Only the ``trasgi`` loggers are touched; an embedding program that
-    configures logging itself should not call this. With ``json_access``, the
-    access lines get a handler of their own that writes the bare message, so
-    that each line is one JSON object; ``colors`` colours level names and
-    status codes.
+    Only the ``trasgi`` and ``trasgi_web`` loggers are touched; an embedding
+    program that configures logging itself should not call this. With
+    ``json_access``, the access lines get a handler of their own that writes
+    the bare message, so that each line is one JSON object; ``colors``
+    colours level names and status codes. ``level`` may be ``trace``, below
+    ``debug``.
     """
     handler = logging.StreamHandler(sys.stderr)
     if colors:
@@ -146,6 +165,10 @@ def configure(
     root = logging.getLogger("trasgi")
     root.handlers[:] = [handler]
     root.propagate = False
+    web = logging.getLogger(WEB_LOGGER)
+    web.handlers[:] = [handler]
+    web.propagate = False
+    web.setLevel(level.upper())
     access_logger.handlers[:] = []
     access_logger.propagate = True
     if json_access:
@@ -164,8 +187,9 @@ class LogConfigError(ValueError):
 def apply_log_config(path: str) -> None:
     """Configure logging from a file: the whole setup, handlers and levels.
 
-    ``.json`` and ``.toml`` files hold a :func:`logging.config.dictConfig`
-    dictionary; ``.ini`` and ``.conf`` files are read by
+    ``.json``, ``.toml``, ``.yaml`` and ``.yml`` files hold a
+    :func:`logging.config.dictConfig` dictionary (YAML needs PyYAML, the
+    ``yaml`` extra); ``.ini`` and ``.conf`` files are read by
     :func:`logging.config.fileConfig`. Loggers that exist already (trasgi's
     own) stay enabled unless the file sets ``disable_existing_loggers``.
 
@@ -177,8 +201,8 @@ def apply_log_config(path: str) -> None:
     if loader is None:
         raise LogConfigError(
             f"{path}: unknown kind of logging configuration "
-            f"{kind or '(no extension)'}; use .json or .toml (dictConfig), "
-            ".ini or .conf (fileConfig)"
+            f"{kind or '(no extension)'}; use .json, .toml or .yaml "
+            "(dictConfig), .ini or .conf (fileConfig)"
         )
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -202,6 +226,20 @@ def _from_toml(path: str, text: str) -> None:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LogConfigError(f"{path}: not valid TOML: {_one_line(exc)}") from None
+    _dict_config(path, data)
+
+
+def _from_yaml(path: str, text: str) -> None:
+    try:
+        yaml: Any = importlib.import_module("yaml")
+    except ImportError:
+        raise LogConfigError(
+            f"{path}: YAML needs PyYAML: pip install 'trasgi[yaml]'"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise LogConfigError(f"{path}: not valid YAML: {_one_line(exc)}") from None
     _dict_config(path, data)
 
 
@@ -251,6 +289,8 @@ def _from_ini(path: str, text: str) -> None:
 _LOADERS: dict[str, Callable[[str, str], None]] = {
     ".json": _from_json,
     ".toml": _from_toml,
+    ".yaml": _from_yaml,
+    ".yml": _from_yaml,
     ".ini": _from_ini,
     ".conf": _from_ini,
 }

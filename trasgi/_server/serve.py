@@ -14,6 +14,7 @@ The shape of a server's life, in one nursery:
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,7 +37,8 @@ from trasgi._exits import FORCED_EXIT_STATUS
 from trasgi._io.connection import handle_connection
 from trasgi._io.shared import ServerShared
 from trasgi._observe.access import ResponseObserver
-from trasgi._observe.logs import error_logger, format_client
+from trasgi._observe.logs import error_logger, format_client, tracing
+from trasgi._observe.trace import trace_asgi, trace_connections
 from trasgi._server.beside import tasks_beside
 from trasgi._server.interfaces import as_asgi3
 from trasgi._server.lifespan import lifespan
@@ -120,6 +122,8 @@ async def serve_listeners(
     """
     config = config or Config()
     shared = ServerShared(request_budget=_request_budget(config))
+    if tracing():  # decided once: no cost per message when trace is off
+        app = trace_asgi(app)
     async with (
         _closing_on_failure(listeners),
         # --interface: ASGI 2 and WSGI applications become ASGI 3 ones here,
@@ -128,7 +132,7 @@ async def serve_listeners(
         notifying_systemd() as notifier,
         serving_metrics(config, shared) as metrics,
         lifespan(app, config.lifespan, shared.state),
-        trio.open_nursery() as handler_nursery,
+        _handling(shared, config) as handler_nursery,
     ):
         shared.observer = ResponseObserver.for_format(
             config.access_log_format, () if metrics is None else (metrics,)
@@ -150,16 +154,40 @@ async def serve_listeners(
             "for in-flight requests"
         )
         # Graceful shutdown: idle connections close, responses carry
-        # Connection: close, and whatever still runs at the deadline is
+        # Connection: close, streaming responses waiting in receive() get
+        # http.disconnect, and whatever still runs at the deadline is
         # cancelled.
         shared.begin_shutdown()
         handler_nursery.cancel_scope.deadline = (
             trio.current_time() + config.timeout_graceful_shutdown
         )
         error_logger.info(
-            "shutting down: waiting up to %gs for in-flight requests",
+            "shutting down: waiting up to %gs for %d in-flight requests",
             config.timeout_graceful_shutdown,
+            shared.in_flight_at_shutdown,
         )
+
+
+@contextlib.asynccontextmanager
+async def _handling(
+    shared: ServerShared, config: Config
+) -> AsyncIterator[trio.Nursery]:
+    """The handler nursery; once it is over, the graceful shutdown's last line.
+
+    The line comes before the lifespan shutdown: how many requests were in
+    flight when shutdown began, and how many were cancelled at its deadline.
+    """
+    async with trio.open_nursery() as handler_nursery:
+        yield handler_nursery
+    cancelled = shared.cancelled
+    error_logger.log(
+        logging.WARNING if cancelled else logging.INFO,
+        "connections closed: %d requests were in flight when shutdown began, "
+        "%d cancelled at the %gs deadline",
+        shared.in_flight_at_shutdown,
+        cancelled,
+        config.timeout_graceful_shutdown,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -201,12 +229,18 @@ async def _accept_until_shutdown(
             return
         await handle_connection(stream, app, config, connection_info(stream), shared)
 
+    serve_one = (
+        trace_connections(handle, lambda s: connection_info(s).client)
+        if tracing()
+        else handle
+    )
+
     async with trio.open_nursery() as accepting:
         # Each accept loop closes its listener when cancelled, so new
         # connections are refused from the moment shutdown begins.
         for listener in listeners:
             accepting.start_soon(
-                accept_loop, listener, handle, handler_nursery, config.timeout_write
+                accept_loop, listener, serve_one, handler_nursery, config.timeout_write
             )
             error_logger.info("listening on %s", describe_listener(listener))
         task_status.started(listeners)
