@@ -2,8 +2,9 @@
 
 One connection is one task in the server's handler nursery. The request
 loop reads through the connection's :class:`~trasgi._io.inbox.Inbox` only
-when it needs bytes (backpressure), parses request heads with h11, checks
-them strictly, and hands each request to a
+when it needs bytes (backpressure), parses request heads with the configured
+parser (h11, or httptools under h11's rules: see
+:mod:`trasgi._protocol.h1_parsers`), checks them strictly, and hands each request to a
 :class:`~trasgi._io.request_stream.RequestStream`, which runs the
 application. The connection is that stream's
 :class:`~trasgi._io.ports.RequestPort` (and a WebSocket session's
@@ -40,6 +41,7 @@ from trasgi._observe.access import RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import H1Out, ResponseCycle
 from trasgi._protocol.extensions import TRAILERS
+from trasgi._protocol.h1_parsers import H1Event, H1Parser, parser_factory
 from trasgi._protocol.h2_adaptor import H2Upgrade
 from trasgi._protocol.h2c import (
     SWITCHING_TO_H2C,
@@ -66,9 +68,6 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 #: The fields that give a request a body (RFC 9112 section 6.3).
 _BODY_FIELDS = (b"content-length", b"transfer-encoding")
-
-#: What h11.Connection.next_event() returns.
-H11Event = h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
 
 
 class CloseMode(enum.Enum):
@@ -156,6 +155,7 @@ class HTTP11Connection:
     # thousands may be open at once.
     __slots__ = (
         "_current_parser",
+        "_new_parser",
         "_stashed",
         "answered_error",
         "app",
@@ -193,7 +193,10 @@ class HTTP11Connection:
         self.closing: CloseMode | None = None
         #: The parser of the current request, made when its bytes arrive (see
         #: :attr:`parser`).
-        self._current_parser: h11.Connection | None = None
+        self._current_parser: H1Parser | None = None
+        self._new_parser = parser_factory(
+            config.http, config.h11_max_incomplete_event_size
+        )
         self.inbox = Inbox(stream, self.feed_parser)
         self.limits = _head_limits(config)
         self.requests_served = 0
@@ -206,7 +209,7 @@ class HTTP11Connection:
         #: Whether the current request has an Upgrade header.
         self.asks_upgrade = False
         #: A body event read ahead while coalescing a body's last piece.
-        self._stashed: H11Event | None = None
+        self._stashed: H1Event | None = None
 
     # -- the connection's facts (ports.ConnectionFacts) ----------------------
 
@@ -329,15 +332,15 @@ class HTTP11Connection:
         self.inbox.sink = self.feed_parser
 
     @property
-    def parser(self) -> h11.Connection:
-        """The h11 parser of the current request, made on first use."""
+    def parser(self) -> H1Parser:
+        """The parser of the current request, made on first use."""
         parser = self._current_parser
         if parser is None:
-            parser = self._current_parser = _parser(self.config)
+            parser = self._current_parser = self._new_parser()
         return parser
 
     def feed_parser(self, data: bytes) -> None:
-        """The inbox's sink while parsing HTTP: bytes (or b"" at the end) to h11."""
+        """The inbox's sink while parsing HTTP: bytes, or b"" at the end."""
         self.parser.receive_data(data)
 
     def buffered(self) -> int:
@@ -674,7 +677,7 @@ class HTTP11Connection:
             self._stashed = following
         return bytes(event.data), True
 
-    async def _next_body_event(self) -> H11Event:
+    async def _next_body_event(self) -> H1Event:
         """Read the next request body event, asking the inbox for bytes as needed.
 
         Error handling:
@@ -775,13 +778,6 @@ def _head_limits(config: Config) -> HeadLimits:
         max_target=config.limit_request_line,
         max_fields=config.limit_request_fields,
         max_body=config.limit_request_body,
-    )
-
-
-def _parser(config: Config) -> h11.Connection:
-    """A new h11 parser for a request, with the configured head size limit."""
-    return h11.Connection(
-        h11.SERVER, max_incomplete_event_size=config.h11_max_incomplete_event_size
     )
 
 
