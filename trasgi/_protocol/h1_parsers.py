@@ -8,8 +8,9 @@ the request in ``trailing_data``. Two implementations satisfy it:
 
 - ``h11``: an ``h11.Connection`` itself, the package's default.
 - ``httptools``: :class:`HttptoolsParser`. llhttp (C) splits a request head
-  that has already passed :data:`CLEAN_HEAD`, a grammar no wider than h11's
-  (RFC 9112 sections 3 and 5), so llhttp never decides alone what is a
+  that has already matched :data:`~trasgi._protocol.strict.STRICT_HEAD`, a
+  grammar no wider than h11's (RFC 9112 sections 3 and 5), and h11's checks
+  of the fields run on what it split: llhttp never decides alone what is a
   request. Whatever the fast path is not sure of is handed, bytes and all,
   to an ``h11.Connection``: a head that is not clean (it gets h11's own
   answer), a head llhttp will not take (an unknown method, a version other
@@ -29,6 +30,8 @@ from collections.abc import Callable
 from typing import Literal, Protocol
 
 import h11
+
+from trasgi._protocol.strict import STRICT_HEAD
 
 try:
     import httptools
@@ -106,21 +109,6 @@ def parser_factory(mode: HTTPParserMode, max_head: int) -> Callable[[], H1Parser
     return lambda: HttptoolsParser(max_head)
 
 
-# -- h11's request grammar, narrowed to what the strict layer lets through ----
-
-#: A token (RFC 9110 section 5.6.2): methods and field names.
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
-#: A visible byte or obs-text: what field values and targets are made of.
-_VCHAR = rb"[\x21-\x7e\x80-\xff]"
-#: A request line and CRLF-ended field lines, then the empty line: h11's
-#: grammar (RFC 9112 sections 3 and 5) with what the strict layer refuses
-#: anyway left out (bare LF, obs-fold, control characters), so that a head
-#: that matches is one h11 and the strict layer would take as it stands.
-CLEAN_HEAD = re.compile(
-    rb"%(token)s [\x21-\x7e]+ HTTP/[0-9]\.[0-9]\r\n"
-    rb"(?:%(token)s:[ \t]*(?:%(vchar)s+(?:[ \t]+%(vchar)s+)*)?[ \t]*\r\n)*"
-    rb"\r\n" % {b"token": _TOKEN, b"vchar": _VCHAR}
-)
 #: Where h11 sees the end of a head: the first empty line, LF or CRLF ended.
 _HEAD_END = re.compile(rb"\n\r?\n")
 
@@ -178,6 +166,11 @@ class HttptoolsParser:
         self.client_is_waiting_for_100_continue = False
 
     @property
+    def handed_to_h11(self) -> bool:
+        """Whether h11 parses (the rest of) this request: see the module's docstring."""
+        return self._h11 is not None
+
+    @property
     def their_state(self) -> object:
         if self._h11 is not None:
             return self._h11.their_state
@@ -223,7 +216,7 @@ class HttptoolsParser:
                 return self._hand_to_h11()  # its error, word for word
             return h11.NEED_DATA
         head = bytes(buffer[: end.end()])
-        if CLEAN_HEAD.fullmatch(head) is None:
+        if STRICT_HEAD.fullmatch(head) is None:
             return self._hand_to_h11()
         request = _parse_clean_head(head)
         if request is None:

@@ -4,7 +4,9 @@ h11 parses HTTP/1.1 correctly, but some inputs it accepts are where request
 smuggling lives: a front proxy and this server must never disagree about
 where a request ends. Each rule below closes such a gap, or enforces a limit
 however the bytes arrived. Pure functions over the parsed request and its raw
-head bytes; tested by tables in ``tests/hostile/``.
+head bytes; tested by tables in ``tests/hostile/``, with each parser. The
+grammar :data:`STRICT_HEAD` is what lets a parser other than h11 (llhttp, see
+:mod:`trasgi._protocol.h1_parsers`) give the same answers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,23 @@ _BARE_LF = re.compile(rb"(?<!\r)\n")
 _OBS_FOLD = re.compile(rb"\r?\n[ \t]")
 # Control characters other than HTAB in a field value (RFC 9110 section 5.5).
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+#: A token (RFC 9110 section 5.6.2): methods and field names.
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+#: A visible byte or obs-text: what field values and targets are made of.
+_VCHAR = rb"[\x21-\x7e\x80-\xff]"
+#: A head as h11 and this layer both take it as it stands: a request line and
+#: CRLF-ended field lines, then the empty line (h11's grammar of RFC 9112
+#: sections 3 and 5, less what :func:`check_head` refuses anyway: bare LF,
+#: obs-fold, control characters). A parser laxer than h11 (llhttp takes a
+#: request line with two spaces, a head after an empty line) is trusted only
+#: to split heads that match it; h11's checks of the parsed fields (one Host,
+#: Content-Length digits, Transfer-Encoding exactly ``chunked``) come after.
+STRICT_HEAD = re.compile(
+    rb"%(token)s [\x21-\x7e]+ HTTP/[0-9]\.[0-9]\r\n"
+    rb"(?:%(token)s:[ \t]*(?:%(vchar)s+(?:[ \t]+%(vchar)s+)*)?[ \t]*\r\n)*"
+    rb"\r\n" % {b"token": _TOKEN, b"vchar": _VCHAR}
+)
 
 
 @attrs.frozen
