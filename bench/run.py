@@ -50,7 +50,7 @@ from harness import (
 )
 from report import markdown_tables, notes, summarise, targets_table, value
 from scenarios import Scenario, Settings, by_name
-from spy_profile import profile_keepalive
+from spy_profile import profile_all
 
 DEFAULT_CHART = REPO / "docs" / "how-to" / "benchmark-chart.svg"
 MODES = {
@@ -91,7 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"draw the chart (default path: {DEFAULT_CHART.relative_to(REPO)})",
     )
     add("--chart-from", metavar="JSON", help="only draw the chart of a saved run")
-    add("--profile", action="store_true", help="also profile trasgi with py-spy")
+    add(
+        "--profile",
+        action="store_true",
+        help="also profile trasgi with py-spy, with each HTTP/1.1 parser",
+    )
     add("--profile-seconds", type=float, default=15.0)
     return parser.parse_args(argv)
 
@@ -279,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             record["interrupted"] = True
             print("\nbench: interrupted; reporting the rounds done so far")
         if args.profile:
-            record["profile"] = profile_keepalive(settings, args.profile_seconds)
+            record["profile"] = profile_all(settings, args.profile_seconds)
         path = finish(record)
         print_report(record, path)
         if args.chart:

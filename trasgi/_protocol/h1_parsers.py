@@ -150,6 +150,7 @@ class HttptoolsParser:
         "_h11",
         "_max_head",
         "_remaining",
+        "_searched",
         "_state",
         "client_is_waiting_for_100_continue",
     )
@@ -162,6 +163,9 @@ class HttptoolsParser:
         self._h11: h11.Connection | None = None
         #: Body bytes still to come, with Content-Length framing.
         self._remaining = 0
+        #: Where to look for the end of the head next: a head that arrives a
+        #: byte at a time is searched once in all, not once per byte.
+        self._searched = 0
         self._state: object = h11.IDLE
         self.client_is_waiting_for_100_continue = False
 
@@ -207,13 +211,15 @@ class HttptoolsParser:
 
     def _head_event(self) -> H1Event:
         buffer = self._buffer
-        end = _HEAD_END.search(buffer)
+        end = _HEAD_END.search(buffer, self._searched)
         if end is None:
             if not buffer and self._closed:
                 self._state = h11.CLOSED
                 return h11.ConnectionClosed()
             if self._closed or len(buffer) > self._max_head:
                 return self._hand_to_h11()  # its error, word for word
+            # The end may straddle this read and the next: "\n\r" + "\n".
+            self._searched = max(0, len(buffer) - 2)
             return h11.NEED_DATA
         head = bytes(buffer[: end.end()])
         if STRICT_HEAD.fullmatch(head) is None:
@@ -223,12 +229,11 @@ class HttptoolsParser:
             return self._hand_to_h11()
         del buffer[: len(head)]
         self._state = h11.SEND_BODY
-        self.client_is_waiting_for_100_continue = _expects_continue(request)
-        framing = _framing(request)
-        if framing is None:
+        length, self.client_is_waiting_for_100_continue = _body_facts(request)
+        if length is None:
             self._take_chunked()
         else:
-            self._remaining = framing
+            self._remaining = length
         return request
 
     def _hand_to_h11(self) -> H1Event:
@@ -311,27 +316,23 @@ def _parse_clean_head(head: bytes) -> h11.Request | None:
         return None
 
 
-def _framing(request: h11.Request) -> int | None:
-    """The body's length, or None for chunked (RFC 9112 section 6.3).
+def _body_facts(request: h11.Request) -> tuple[int | None, bool]:
+    """The body's length (None: chunked), and whether the client awaits 100.
 
     The fields are h11's normalised ones: at most one Transfer-Encoding,
-    exactly ``chunked``, and one Content-Length of digits.
+    exactly ``chunked``, and one Content-Length of digits (RFC 9112 section
+    6.3). ``Expect: 100-continue`` counts as h11 counts it, and only from an
+    HTTP/1.1 client (RFC 9110 section 10.1.1). One pass over the fields.
     """
-    length = 0
+    length: int | None = 0
+    expects_continue = False
     for name, value in request.headers:
         if name == b"transfer-encoding":
-            return None
-        if name == b"content-length":
+            length = None
+        elif name == b"content-length" and length is not None:
             length = int(value)
-    return length
-
-
-def _expects_continue(request: h11.Request) -> bool:
-    """``Expect: 100-continue`` on HTTP/1.1, as h11 reads it (RFC 9110 10.1.1)."""
-    if request.http_version < b"1.1":
-        return False  # an HTTP/1.0 client's expectation is ignored
-    return any(
-        name == b"expect"
-        and b"100-continue" in (part.strip().lower() for part in value.split(b","))
-        for name, value in request.headers
-    )
+        elif name == b"expect":
+            expects_continue = expects_continue or b"100-continue" in (
+                part.strip().lower() for part in value.split(b",")
+            )
+    return length, expects_continue and request.http_version >= b"1.1"

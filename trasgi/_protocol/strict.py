@@ -129,18 +129,24 @@ def _check_line_endings(raw_head: bytes) -> None:
 def _check_framing(
     request: h11.Request, headers: list[tuple[bytes, bytes]], max_body: int | None
 ) -> None:
-    lengths = [v for n, v in headers if n == b"content-length"]
-    encodings = [v for n, v in headers if n == b"transfer-encoding"]
-    if encodings and lengths:
+    # One pass over the fields: this runs for every request.
+    length: bytes | None = None
+    chunked = False
+    for name, value in headers:
+        if name == b"content-length":
+            length = value if length is None else length
+        elif name == b"transfer-encoding":
+            chunked = True
+    if chunked and length is not None:
         # RFC 9112 section 6.1: a server MAY reject such a request, and
         # must close after it if not; two framings are how smuggling works.
         raise PeerError(
             400, "malformed request: both Content-Length and Transfer-Encoding"
         )
-    if encodings and request.http_version == b"1.0":
+    if chunked and request.http_version == b"1.0":
         # RFC 9112 section 6.1: HTTP/1.0 has no chunked framing.
         raise PeerError(
             400, "malformed request: Transfer-Encoding in an HTTP/1.0 request"
         )
-    if max_body is not None and lengths and int(lengths[0]) > max_body:
+    if max_body is not None and length is not None and int(length) > max_body:
         raise PeerError(413, "request body too large")
