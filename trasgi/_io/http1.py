@@ -50,7 +50,7 @@ from trasgi._protocol.h2c import (
     settings_payload,
 )
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
-from trasgi._protocol.strict import HeadLimits, check_head
+from trasgi._protocol.strict import ChunkedFraming, HeadLimits, check_head
 from trasgi._protocol.ws_handshake import UpgradeHandshake
 
 #: After the last response on a connection, how long to keep reading what the
@@ -154,6 +154,7 @@ class HTTP11Connection:
     # Slots: an idle connection is mostly this object and its parser, and
     # thousands may be open at once.
     __slots__ = (
+        "_chunks",
         "_current_parser",
         "_new_parser",
         "_stashed",
@@ -210,6 +211,9 @@ class HTTP11Connection:
         self.asks_upgrade = False
         #: A body event read ahead while coalescing a body's last piece.
         self._stashed: H1Event | None = None
+        #: The strict check of the current request's chunked framing, if
+        #: chunked: it sees every byte the parser is fed.
+        self._chunks: ChunkedFraming | None = None
 
     # -- the connection's facts (ports.ConnectionFacts) ----------------------
 
@@ -304,6 +308,8 @@ class HTTP11Connection:
         request answered with ``Connection: close`` the linger.
         """
         parser = self.parser
+        if self._framing_fault() is not None:
+            return False
         while parser.their_state is h11.SEND_BODY:
             try:
                 if parser.next_event() is h11.NEED_DATA:
@@ -323,6 +329,7 @@ class HTTP11Connection:
         """
         leftover, closed = self.parser.trailing_data
         self._current_parser = None
+        self._chunks = None
         self.phase = ConnectionPhase.KEPT_ALIVE
         self.headers = []  # not held while the connection waits
         if leftover:
@@ -341,7 +348,14 @@ class HTTP11Connection:
 
     def feed_parser(self, data: bytes) -> None:
         """The inbox's sink while parsing HTTP: bytes, or b"" at the end."""
+        if self._chunks is not None:
+            self._chunks.feed(data)
         self.parser.receive_data(data)
+
+    def _framing_fault(self) -> str | None:
+        """Why the current chunked body is refused, once it is."""
+        chunks = self._chunks
+        return None if chunks is None else chunks.fault
 
     def buffered(self) -> int:
         parser = self._current_parser
@@ -464,6 +478,13 @@ class HTTP11Connection:
         for name, _ in self.headers:
             if name in _BODY_FIELDS:
                 self.body_less = False
+                if name == b"transfer-encoding":
+                    # h11 has made sure it is exactly "chunked": read the
+                    # framing strictly beside it, from the body's first byte.
+                    self._chunks = ChunkedFraming(
+                        self.config.h11_max_incomplete_event_size
+                    )
+                    self._chunks.feed(self.parser.trailing_data[0])
             elif name == b"upgrade":
                 self.asks_upgrade = True
 
@@ -630,6 +651,8 @@ class HTTP11Connection:
         budget = self.config.max_drain_bytes
         deadline = trio.current_time() + self.config.timeout_keep_alive
         while True:
+            if self._framing_fault() is not None:
+                return False
             try:
                 event = self.parser.next_event()
             except h11.RemoteProtocolError:
@@ -684,6 +707,9 @@ class HTTP11Connection:
             Raises :class:`PeerError` when the body is malformed.
         """
         while True:
+            fault = self._framing_fault()
+            if fault is not None:
+                raise PeerError(400, f"malformed request: {fault}")
             try:
                 event = self.parser.next_event()
             except h11.RemoteProtocolError as exc:

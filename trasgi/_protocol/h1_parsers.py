@@ -326,7 +326,10 @@ def _body_facts(request: h11.Request) -> tuple[int | None, bool]:
     """
     length: int | None = 0
     expects_continue = False
-    for name, value in request.headers:
+    # raw_items(): a list; iterating the Headers sequence itself costs two
+    # Python calls per field.
+    for raw_name, value in request.headers.raw_items():
+        name = raw_name.lower()
         if name == b"transfer-encoding":
             length = None
         elif name == b"content-length" and length is not None:

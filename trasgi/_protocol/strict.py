@@ -11,6 +11,7 @@ grammar :data:`STRICT_HEAD` is what lets a parser other than h11 (llhttp, see
 
 from __future__ import annotations
 
+import enum
 import re
 
 import attrs
@@ -150,3 +151,114 @@ def _check_framing(
         )
     if max_body is not None and length is not None and int(length) > max_body:
         raise PeerError(413, "request body too large")
+
+
+class _Framing(enum.Enum):
+    """Where :class:`ChunkedFraming` is in a chunked body."""
+
+    SIZE_LINE = "size line"
+    DATA = "data"
+    DATA_END = "CRLF after the data"
+    TRAILERS = "trailer section"
+    DONE = "done"
+
+
+#: A chunk-size line: hex digits, then an extension after optional
+#: whitespace (BWS) and ";" whose bytes are visible, obs-text, SP or HTAB,
+#: then CRLF (RFC 9112 section 7.1.1). No bare CR, no whitespace before CRLF
+#: without an extension; at most 20 digits, as h11 reads them.
+_CHUNK_LINE = re.compile(rb"[0-9A-Fa-f]{1,20}(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?\r\n")
+#: A trailer field line (RFC 9112 section 7.1.2, the field-line grammar of
+#: section 5), or the empty line that ends the body: no bare LF or CR, no
+#: obs-fold, no control character.
+_TRAILER_LINE = re.compile(
+    rb"(?:%(token)s:[\t\x20-\x7e\x80-\xff]*)?\r\n" % {b"token": _TOKEN}
+)
+
+
+class ChunkedFraming:
+    """The framing lines of a chunked request body, checked as its bytes arrive.
+
+    h11 decodes chunked bodies (with either parser) and finds each line's
+    end at CRLF, but it reads the lines loosely: it takes whitespace before
+    the CRLF of a chunk-size line (a space after ``5``), any byte but LF in a chunk
+    extension (a bare CR too), and trailer lines ended by a bare LF or
+    folded. A proxy in front that ends a line at a bare CR or LF would frame
+    the body otherwise: request smuggling. This reads the same bytes beside
+    the parser, skipping chunk data by count, and records the first fault;
+    the connection refuses the request with 400 before it hands over
+    anything parsed after the fault. Pure; what follows the body's end (a
+    pipelined request) is ignored.
+
+    Args:
+        max_line: The longest framing line kept while it is incomplete (the
+            head size limit); a longer one is a fault.
+    """
+
+    __slots__ = ("_line", "_max_line", "_remaining", "_state", "fault")
+
+    def __init__(self, max_line: int) -> None:
+        self._max_line = max_line
+        self._state = _Framing.SIZE_LINE
+        self._line = b""
+        self._remaining = 0
+        #: Why the framing is refused (the 400's reason), once it is.
+        self.fault: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the body's last line (the trailer section's end) was read."""
+        return self._state is _Framing.DONE
+
+    def feed(self, data: bytes) -> None:
+        """Read more of the body (and maybe beyond it); ``b""`` is the end."""
+        position, size = 0, len(data)
+        while position < size and self.fault is None:
+            state = self._state
+            if state is _Framing.DONE:
+                return
+            if state is _Framing.DATA:
+                taken = min(self._remaining, size - position)
+                self._remaining -= taken
+                position += taken
+                if not self._remaining:
+                    self._state = _Framing.DATA_END
+            else:
+                position = self._take_line(data, position)
+
+    def _take_line(self, data: bytes, position: int) -> int:
+        """Add to the current line; check it once it ended; the new position."""
+        if self._state is _Framing.DATA_END:
+            # Exactly CRLF: no need to wait for an LF that may never come.
+            end = position + 2 - len(self._line)
+            self._line += data[position:end]
+            if not b"\r\n".startswith(self._line):
+                self.fault = "chunk data not followed by CRLF"
+            elif len(self._line) == 2:
+                self._end_line()
+            return end
+        end = data.find(b"\n", position)
+        if end < 0:
+            self._line += data[position:]
+            if len(self._line) > self._max_line:
+                self.fault = f"{self._state.value} too long"
+            return len(data)
+        self._line += data[position : end + 1]
+        self._end_line()
+        return end + 1
+
+    def _end_line(self) -> None:
+        line, self._line = self._line, b""
+        state = self._state
+        if state is _Framing.DATA_END:
+            self._state = _Framing.SIZE_LINE
+        elif state is _Framing.SIZE_LINE:
+            if _CHUNK_LINE.fullmatch(line) is None:
+                self.fault = f"malformed chunk size line {line[:40]!r}"
+                return
+            self._remaining = int(line.split(b";", 1)[0], 16)
+            self._state = _Framing.DATA if self._remaining else _Framing.TRAILERS
+        elif _TRAILER_LINE.fullmatch(line) is None:
+            self.fault = f"malformed trailer line {line[:40]!r}"
+        elif line == b"\r\n":
+            self._state = _Framing.DONE
