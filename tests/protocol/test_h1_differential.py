@@ -5,10 +5,13 @@ HTTP/1.1 connection reads it: the head checked by the strict layer (and the
 head size limit), the body and trailers to their end. The outcome is either
 a refusal with its status, or what was parsed: method, target, version,
 header fields, body, trailers, and what is left for the next request.
+``TRASGI_FUZZ_EXAMPLES`` raises the generated examples' count for deeper runs
+(``bench/fuzz_deep.py``).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import h11
@@ -25,6 +28,7 @@ from trasgi._protocol.h1_parsers import (
 from trasgi._protocol.strict import HeadLimits, check_head
 
 MAX_HEAD = 4096
+EXAMPLES = int(os.environ.get("TRASGI_FUZZ_EXAMPLES", "400"))
 LIMITS = HeadLimits(max_target=256, max_fields=20, max_body=10_000)
 
 Outcome = tuple[Any, ...]
@@ -324,7 +328,7 @@ def requests(draw: st.DrawFn) -> bytes:
     return data
 
 
-@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.settings(max_examples=EXAMPLES, deadline=None)
 @hypothesis.given(data=requests(), cut=st.integers(min_value=0, max_value=200))
 def test_generated_requests_get_the_same_answer(data: bytes, cut: int) -> None:
     for pieces in ([data], [data[:cut], data[cut:]]):
@@ -332,7 +336,7 @@ def test_generated_requests_get_the_same_answer(data: bytes, cut: int) -> None:
         assert fast_outcome == h11_outcome
 
 
-@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.settings(max_examples=EXAMPLES, deadline=None)
 @hypothesis.given(data=st.binary(max_size=200))
 def test_random_bytes_get_the_same_answer(data: bytes) -> None:
     h11_outcome, fast_outcome = both([b"GET / HTTP/1.1\r\n" + data])
