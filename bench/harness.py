@@ -398,7 +398,17 @@ class RunningServer:
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The process that serves: gunicorn's worker rather than its arbiter.
+
+        Memory, CPU time and profiles are read from it.
+        """
+        if self.target.server != "gunicorn":
+            return self.process.pid
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        workers = children.read_text().split()
+        if len(workers) != 1:
+            raise BenchError(f"gunicorn runs {len(workers)} workers, not one")
+        return int(workers[0])
 
     def url(self, path: str = "/") -> str:
         return f"http://{HOST}:{self.port}{path}"
