@@ -2,11 +2,11 @@
 
 One connection is one task in the server's handler nursery. The request
 loop reads through the connection's :class:`~trasgi._io.inbox.Inbox` only
-when it needs bytes (backpressure), parses request heads with the configured
-parser (h11, or httptools under h11's rules: see
-:mod:`trasgi._protocol.h1_parsers`), checks them strictly, and hands each request to a
-:class:`~trasgi._io.request_stream.RequestStream`, which runs the
-application. The connection is that stream's
+when it needs bytes (backpressure), parses request heads with the
+configured parser (h11, or httptools under h11's rules: see
+:mod:`trasgi._protocol.h1_parsers`), checks them strictly, and hands each
+request to a :class:`~trasgi._io.request_stream.RequestStream`, which runs
+the application. The connection is that stream's
 :class:`~trasgi._io.ports.RequestPort` (and a WebSocket session's
 :class:`~trasgi._io.ports.WebSocketPort`): the body read on demand, the
 framed response written through one :class:`~trasgi._io.writer.StreamWriter`.

@@ -13,14 +13,16 @@ the request in ``trailing_data``. Two implementations satisfy it:
   of the fields run on what it split: llhttp never decides alone what is a
   request. Whatever the fast path is not sure of is handed, bytes and all,
   to an ``h11.Connection``: a head that is not clean (it gets h11's own
-  answer), a head llhttp will not take (an unknown method, a version other
-  than 1.0/1.1), a head over the size limit, and every chunked body (llhttp
-  reports no byte offsets, so it cannot say where a chunked body ends within
-  a read that also holds the next pipelined request).
+  answer), a head llhttp will not take (a method outside its list, a
+  version it does not know), a head over the size limit, and every chunked
+  body (llhttp reports no byte offsets, so it cannot say where a chunked
+  body ends within a read that also holds the next pipelined request).
 
 Either way, the same strict layer (:mod:`trasgi._protocol.strict`) then
-checks the head, and the same request stream runs the application. Pure: no
-I/O, no clock.
+checks the head and reads a chunked body's framing lines, and the same
+request stream runs the application. The differential test
+(``tests/protocol/test_h1_differential.py``) holds both to the same answer
+for every input. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
