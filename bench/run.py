@@ -1,10 +1,14 @@
-"""Side-by-side benchmark: trasgi against uvicorn (h11), hypercorn (trio) and
-two bare trio loops, in interleaved rounds on pinned CPUs.
+"""Side-by-side benchmark: trasgi against its peers and two bare trio loops,
+in interleaved rounds on pinned CPUs.
+
+The peers: uvicorn (h11 on asyncio, and httptools on uvloop), hypercorn and
+anycorn (their trio workers), gunicorn's ASGI worker; trasgi runs with each
+of its HTTP/1.1 parsers (h11, and httptools where installed).
 
 Run from anywhere with any Python 3.10+ that has ``venv``::
 
-    python3 bench/run.py --quick          # 3 short rounds, about 10 minutes
-    python3 bench/run.py                  # 5 rounds of 10 s, about 35 minutes
+    python3 bench/run.py --quick          # 3 short rounds, about 20 minutes
+    python3 bench/run.py                  # 5 rounds of 10 s, about 90 minutes
     python3 bench/run.py --quick --only keepalive,close --chart --profile
     python3 bench/run.py --quick --only h2hello,h2stall,h2idle  # HTTP/2, 2 min
 
