@@ -11,6 +11,8 @@ trasgi, uvicorn and hypercorn run byte-for-byte the same application code:
 - ``GET /download?bytes=N`` answers N bytes (10 MiB when not given) with a
   Content-Length, in body messages of 64 KiB: a large download, for the
   HTTP/2 scenario where one stream of a connection stalls beside another.
+- A WebSocket on any path echoes every message, text or bytes, until the
+  client closes (the WebSocket echo scenario).
 
 ``starlette_json`` and ``trasgi_web_json`` are factories (served with
 ``--factory``) for the same JSON route written with Starlette and with
@@ -107,10 +109,27 @@ async def _upload(receive: Receive, send: Send) -> None:
     await _fixed(send, 200, _TEXT, str(size).encode())
 
 
+async def _echo(receive: Receive, send: Send) -> None:
+    """Accept a WebSocket and send every message back as it came."""
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return  # websocket.disconnect
+        if message.get("bytes") is not None:
+            await send({"type": "websocket.send", "bytes": message["bytes"]})
+        else:
+            await send({"type": "websocket.send", "text": message["text"]})
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """The plain ASGI application: one route per scenario."""
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
+        return
+    if scope["type"] == "websocket":
+        await _echo(receive, send)
         return
     path = scope["path"]
     if path == "/stream":

@@ -23,8 +23,13 @@ THROUGHPUT = (
 )
 COLOURS = {
     "trasgi": "#d62728",
+    "trasgi-httptools": "#ff9896",
     "uvicorn-h11": "#1f77b4",
+    "uvicorn-httptools": "#aec7e8",
+    "uvicorn-wsproto": "#17becf",
     "hypercorn-trio": "#9467bd",
+    "anycorn-trio": "#c5b0d5",
+    "gunicorn-asgi": "#8c564b",
     "bare-h11": "#7f7f7f",
     "bare-raw": "#c7c7c7",
     "bare-h2": "#a0a0a0",
@@ -153,9 +158,12 @@ def draw(record: dict[str, Any], output: Path) -> None:
     title = "GET /json on trasgi, per framework"
     draw_bars(axes[1][1], json_rps, title, "req/s", skipped)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    # At most six servers a row: nine in one row overflow the figure.
+    columns = min(len(labels), 6)
+    fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False)
     fig.suptitle(_title(record))
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    rows = -(-len(labels) // max(1, columns))
+    fig.tight_layout(rect=(0, 0.03 * rows + 0.01, 1, 1))
     fig.savefig(output, metadata={"Date": None} if output.suffix == ".svg" else None)
 
 

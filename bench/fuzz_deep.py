@@ -1,6 +1,7 @@
 """Run the hostile-input fuzz test with a long setting.
 
-``python bench/fuzz_deep.py [EXAMPLES]`` runs tests/hostile/test_fuzz.py with
+``python bench/fuzz_deep.py [EXAMPLES]`` runs tests/hostile/test_fuzz.py (with
+each HTTP/1.1 parser) and the parsers' differential test with
 ``TRASGI_FUZZ_EXAMPLES`` (default 20,000) instead of the bounded CI count.
 """
 
@@ -25,6 +26,7 @@ def main() -> int:
         "-p",
         "no:cacheprovider",
         "tests/hostile/test_fuzz.py",
+        "tests/protocol/test_h1_differential.py",
     ]
     print(f"fuzzing with {examples} examples: {' '.join(command)}", flush=True)
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode

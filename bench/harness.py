@@ -48,9 +48,17 @@ HTTP2_ONLY = frozenset({"bare-h2"})
 #: What the bench venv holds besides the project itself (installed editable).
 REQUIREMENTS = (
     "uvicorn",
+    # uvicorn's default install (uvicorn[standard]) parses with httptools on
+    # uvloop; trasgi --http httptools uses the same parser.
+    "httptools",
+    "uvloop",
+    # gunicorn's own ASGI worker (gunicorn -k asgi, from gunicorn 24 on).
+    "gunicorn",
     "hypercorn[trio]",
     "anycorn",
     "h2",
+    # The WebSocket echo scenario's load client (ws_echo_client.py).
+    "websockets",
     "starlette",
     # The typed scenario's peers, served by trasgi on trio (both run on
     # AnyIO, which has a trio backend).
@@ -63,6 +71,11 @@ REQUIREMENTS = (
 RECORDED = (
     "trasgi",
     "uvicorn",
+    "httptools",
+    "uvloop",
+    "gunicorn",
+    "websockets",
+    "wsproto",
     "hypercorn",
     "anycorn",
     "starlette",
@@ -292,16 +305,29 @@ class Target:
 
     Attributes:
         name: The column label (``trasgi``, ``uvicorn-h11``, ``starlette``...).
-        server: Which server: trasgi, uvicorn, hypercorn, anycorn, bare-h11 or
-            bare-raw or bare-h2 (hypercorn and anycorn run their trio worker).
+        server: Which server: trasgi, uvicorn, hypercorn, anycorn, gunicorn,
+            bare-h11 or bare-raw or bare-h2 (hypercorn and anycorn run their
+            trio worker, gunicorn its ASGI worker).
         app: ``MODULE:ATTRIBUTE`` in ``bench/`` (ignored by the bare loops).
         factory: Call the attribute to get the application.
+        options: The server's options that make this variant: for trasgi,
+            added to its command line (``--http httptools``); for uvicorn, in
+            place of :data:`UVICORN_H11` (its parser, loop and WebSocket
+            library).
+        requires: Python run in the bench venv that fails where the target
+            cannot run (a peer that did not install); empty: always runs.
     """
 
     name: str
     server: str
     app: str = "bench_apps:app"
     factory: bool = False
+    options: tuple[str, ...] = ()
+    requires: str = ""
+
+
+#: uvicorn as the h11 peer: pure-Python parsing on asyncio's own loop.
+UVICORN_H11 = ("--http", "h11", "--loop", "asyncio")
 
 
 def server_argv(target: Target, port: int, *, idle: bool) -> list[str]:
@@ -311,13 +337,14 @@ def server_argv(target: Target, port: int, *, idle: bool) -> list[str]:
         argv = [py, "-m", "trasgi", target.app, "--host", HOST, "--port", str(port)]
         argv += ["--no-access-log", "--log-level", "warning"]
         argv += ["--factory"] if target.factory else []
+        argv += target.options
         keep = ["--timeout-keep-alive", IDLE_TIMEOUT_SECONDS]
         return argv + (
             [*keep, "--timeout-header-read", IDLE_TIMEOUT_SECONDS] if idle else []
         )
     if target.server == "uvicorn":
         argv = [py, "-m", "uvicorn", target.app, "--host", HOST, "--port", str(port)]
-        argv += ["--http", "h11", "--loop", "asyncio", "--no-access-log"]
+        argv += [*(target.options or UVICORN_H11), "--no-access-log"]
         argv += ["--log-level", "warning"] + (["--factory"] if target.factory else [])
         return argv + (["--timeout-keep-alive", IDLE_TIMEOUT_SECONDS] if idle else [])
     if target.server in ("hypercorn", "anycorn"):
@@ -328,6 +355,8 @@ def server_argv(target: Target, port: int, *, idle: bool) -> list[str]:
         argv = [py, "-m", target.server, "-k", "trio", "-w", "0", "--backlog", "2048"]
         argv += ["--bind", f"{HOST}:{port}", "--log-level", "warning"]
         return argv + (["--keep-alive", IDLE_TIMEOUT_SECONDS] if idle else []) + [app]
+    if target.server == "gunicorn":
+        return _gunicorn_argv(target, port, idle=idle)
     bare = {
         "bare-h11": "bare_h11.py",
         "bare-raw": "bare_raw.py",
@@ -337,6 +366,20 @@ def server_argv(target: Target, port: int, *, idle: bool) -> list[str]:
         script = BENCH / bare[target.server]
         return [py, str(script), "--host", HOST, "--port", str(port)]
     raise BenchError(f"unknown server {target.server!r}")
+
+
+def _gunicorn_argv(target: Target, port: int, *, idle: bool) -> list[str]:
+    """gunicorn's own ASGI worker, one process, as ``gunicorn -k asgi`` runs it.
+
+    Its defaults choose the loop (uvloop when installed) and the parser; the
+    connection cap is raised past the 1,000-connection and idle scenarios.
+    """
+    app = target.app + ("()" if target.factory else "")
+    argv = [str(VENV_PYTHON), "-m", "gunicorn", "-k", "asgi", "-w", "1"]
+    argv += ["--bind", f"{HOST}:{port}", "--backlog", "2048"]
+    argv += ["--worker-connections", "20000", "--log-level", "warning"]
+    keep = ["--keep-alive", IDLE_TIMEOUT_SECONDS, "--timeout", IDLE_TIMEOUT_SECONDS]
+    return argv + (keep if idle else []) + [app]
 
 
 def free_port() -> int:
@@ -355,7 +398,17 @@ class RunningServer:
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The process that serves: gunicorn's worker rather than its arbiter.
+
+        Memory, CPU time and profiles are read from it.
+        """
+        if self.target.server != "gunicorn":
+            return self.process.pid
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        workers = children.read_text().split()
+        if len(workers) != 1:
+            raise BenchError(f"gunicorn runs {len(workers)} workers, not one")
+        return int(workers[0])
 
     def url(self, path: str = "/") -> str:
         return f"http://{HOST}:{self.port}{path}"

@@ -1,10 +1,14 @@
-"""Side-by-side benchmark: trasgi against uvicorn (h11), hypercorn (trio) and
-two bare trio loops, in interleaved rounds on pinned CPUs.
+"""Side-by-side benchmark: trasgi against its peers and two bare trio loops,
+in interleaved rounds on pinned CPUs.
+
+The peers: uvicorn (h11 on asyncio, and httptools on uvloop), hypercorn and
+anycorn (their trio workers), gunicorn's ASGI worker; trasgi runs with each
+of its HTTP/1.1 parsers (h11, and httptools where installed).
 
 Run from anywhere with any Python 3.10+ that has ``venv``::
 
-    python3 bench/run.py --quick          # 3 short rounds, about 10 minutes
-    python3 bench/run.py                  # 5 rounds of 10 s, about 35 minutes
+    python3 bench/run.py --quick          # 3 short rounds, about 20 minutes
+    python3 bench/run.py                  # 5 rounds of 10 s, about 90 minutes
     python3 bench/run.py --quick --only keepalive,close --chart --profile
     python3 bench/run.py --quick --only h2hello,h2stall,h2idle  # HTTP/2, 2 min
 
@@ -50,7 +54,7 @@ from harness import (
 )
 from report import markdown_tables, notes, summarise, targets_table, value
 from scenarios import Scenario, Settings, by_name
-from spy_profile import profile_keepalive
+from spy_profile import profile_all
 
 DEFAULT_CHART = REPO / "docs" / "how-to" / "benchmark-chart.svg"
 MODES = {
@@ -91,7 +95,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"draw the chart (default path: {DEFAULT_CHART.relative_to(REPO)})",
     )
     add("--chart-from", metavar="JSON", help="only draw the chart of a saved run")
-    add("--profile", action="store_true", help="also profile trasgi with py-spy")
+    add(
+        "--profile",
+        action="store_true",
+        help="also profile trasgi with py-spy, with each HTTP/1.1 parser",
+    )
     add("--profile-seconds", type=float, default=15.0)
     return parser.parse_args(argv)
 
@@ -279,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             record["interrupted"] = True
             print("\nbench: interrupted; reporting the rounds done so far")
         if args.profile:
-            record["profile"] = profile_keepalive(settings, args.profile_seconds)
+            record["profile"] = profile_all(settings, args.profile_seconds)
         path = finish(record)
         print_report(record, path)
         if args.chart:

@@ -89,8 +89,11 @@ class Scenario:
 
     def unavailable(self, target: Target) -> str | None:
         """Why ``target`` cannot run here (a failed import), or None."""
-        code = self.requires.get(target.name)
-        return check_import(code) if code else None
+        for code in (target.requires, self.requires.get(target.name)):
+            failed = check_import(code) if code else None
+            if failed:
+                return failed
+        return None
 
     def held(self, settings: Settings) -> int:
         """How many idle connections an idle scenario holds."""
@@ -99,12 +102,47 @@ class Scenario:
         return settings.idle_connections
 
 
+#: trasgi with llhttp: ``--http httptools`` (the ``trasgi[fast]`` extra).
+TRASGI_HTTPTOOLS = Target(
+    "trasgi-httptools",
+    "trasgi",
+    options=("--http", "httptools"),
+    requires="import httptools",
+)
+#: uvicorn as its default install runs: httptools on uvloop.
+UVICORN_HTTPTOOLS = Target(
+    "uvicorn-httptools",
+    "uvicorn",
+    options=("--http", "httptools", "--loop", "uvloop"),
+    requires="import httptools, uvloop",
+)
+#: hypercorn on AnyIO, on its trio backend: the other server on trio.
+ANYCORN_TRIO = Target("anycorn-trio", "anycorn", requires="import anycorn, trio")
+#: gunicorn's own ASGI worker (gunicorn 24 and later), one worker process.
+GUNICORN_ASGI = Target(
+    "gunicorn-asgi", "gunicorn", requires="import gunicorn.workers.gasgi"
+)
 SERVERS = (
     Target("trasgi", "trasgi"),
+    TRASGI_HTTPTOOLS,
     Target("uvicorn-h11", "uvicorn"),
+    UVICORN_HTTPTOOLS,
     Target("hypercorn-trio", "hypercorn"),
+    ANYCORN_TRIO,
+    GUNICORN_ASGI,
     Target("bare-h11", "bare-h11"),
     Target("bare-raw", "bare-raw"),
+)
+#: The WebSocket echo: trasgi and the wsproto-based peers.
+WS_SERVERS = (
+    Target("trasgi", "trasgi"),
+    Target(
+        "uvicorn-wsproto",
+        "uvicorn",
+        options=("--http", "h11", "--loop", "asyncio", "--ws", "wsproto"),
+        requires="import wsproto",
+    ),
+    Target("hypercorn-trio", "hypercorn"),
 )
 FRAMEWORKS = (
     Target("trasgi_web", "trasgi", "bench_apps:trasgi_web_json", factory=True),
@@ -240,6 +278,38 @@ def measure_h2_stall(server: RunningServer, settings: Settings) -> dict[str, flo
     figures: dict[str, float] = json.loads(lines[-1])
     if "error" in figures:
         raise BenchError(f"the stall client failed: {figures['error']}")
+    return figures
+
+
+#: The WebSocket echo: messages of 1 KiB over 64 connections.
+WS_CONNECTIONS = 64
+WS_MESSAGE_BYTES = 1024
+
+
+def measure_ws_echo(server: RunningServer, settings: Settings) -> dict[str, float]:
+    """Echoed messages per second: ``ws_echo_client.py`` does the work.
+
+    The client warms up for ``warmup`` seconds on the same connections, then
+    counts for ``duration`` seconds (see its docstring).
+    """
+    argv = [str(VENV_PYTHON), str(BENCH / "ws_echo_client.py")]
+    argv += ["--port", str(server.port), "--connections", str(WS_CONNECTIONS)]
+    argv += ["--size", str(WS_MESSAGE_BYTES), "--seconds", f"{settings.duration:g}"]
+    argv += ["--warmup", f"{settings.warmup:g}"]
+    result = subprocess.run(
+        pinned(argv, settings.pinning.client),
+        capture_output=True,
+        text=True,
+        timeout=settings.duration + settings.warmup + 120,
+    )
+    lines = result.stdout.strip().splitlines()
+    if not lines:
+        raise BenchError(f"the echo client failed: {result.stderr.strip()[-300:]}")
+    figures: dict[str, float] = json.loads(lines[-1])
+    if "error" in figures:
+        raise BenchError(f"the echo client failed: {figures['error']}")
+    _check_alive(server)
+    figures["rss_mib"] = memory_kib(server.pid)["VmRSS"] / 1024
     return figures
 
 
@@ -418,6 +488,23 @@ SCENARIOS = (
             "fastapi": "import fastapi",
             "litestar": "import litestar",
         },
+    ),
+    Scenario(
+        "wsecho",
+        "WebSocket echo, 1 KiB messages over 64 connections",
+        "Messages per second echoed when 64 WebSocket connections each send "
+        "a 1 KiB binary message and wait for it to come back, again and "
+        "again (no compression): frame parsing and writing, and the ASGI "
+        "round trip of a message, on servers whose WebSockets are wsproto.",
+        WS_SERVERS,
+        (
+            Metric("messages_s", "messages/s"),
+            P50,
+            P99,
+            Metric("rss_mib", "RSS after, MiB", higher_is_better=False, digits=1),
+        ),
+        measure_ws_echo,
+        tools=(),
     ),
     Scenario(
         "idle",

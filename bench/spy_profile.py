@@ -21,6 +21,7 @@ from typing import Any
 from harness import (
     RESULTS,
     VENV,
+    VENV_PYTHON,
     Load,
     RunningServer,
     Target,
@@ -28,7 +29,7 @@ from harness import (
     run_wrk,
     running_server,
 )
-from scenarios import Settings
+from scenarios import TRASGI_HTTPTOOLS, Settings
 
 TOP = 15
 RATE = 200
@@ -58,13 +59,15 @@ def rank(stacks: list[tuple[list[str], int]]) -> tuple[Counter[str], Counter[str
     return own, total, sum(count for _, count in stacks)
 
 
-def summary_text(text: str, seconds: float, wrk: dict[str, float] | None) -> str:
+def summary_text(
+    text: str, seconds: float, wrk: dict[str, float] | None, name: str = "trasgi"
+) -> str:
     """The ranked tables of one raw profile, as plain text."""
     own, total, samples = rank(parse_raw(text))
     expected = RATE * seconds
     idle = max(0.0, 1 - samples / expected) if expected else 0.0
     lines = [
-        "py-spy profile of trasgi: keep-alive hello, 64 connections (wrk on CPU 1)",
+        f"py-spy profile of {name}: keep-alive hello, 64 connections (wrk on CPU 1)",
         f"{samples} samples at {RATE} Hz over {seconds:g} s; "
         f"about {idle:.0%} of the time idle (waiting in the kernel)",
     ]
@@ -100,17 +103,45 @@ def _load_in_background(
     return thread, result
 
 
-def profile_keepalive(settings: Settings, seconds: float) -> dict[str, Any]:
-    """Profile trasgi under the keep-alive hello load; write and return the summary."""
-    raw = RESULTS / "profile-keepalive.raw"
-    summary = RESULTS / "profile-keepalive.txt"
+#: What ``--profile`` profiles: trasgi with each of its HTTP/1.1 parsers,
+#: the second where llhttp is installed.
+PROFILED = (Target("trasgi", "trasgi"), TRASGI_HTTPTOOLS)
+
+
+def profile_all(settings: Settings, seconds: float) -> dict[str, Any]:
+    """Profile each of :data:`PROFILED` that can run here, one after the other."""
+    profiles = {}
+    for target in PROFILED:
+        if target.requires and _fails(target.requires):
+            continue
+        profiles[target.name] = profile_keepalive(settings, seconds, target)
+    return profiles
+
+
+def _fails(code: str) -> bool:
+    return subprocess.run([str(VENV_PYTHON), "-c", code], check=False).returncode != 0
+
+
+def profile_keepalive(
+    settings: Settings, seconds: float, target: Target = PROFILED[0]
+) -> dict[str, Any]:
+    """Profile ``target`` under the keep-alive hello load; write and return the summary.
+
+    The files are ``profile-keepalive.txt`` and ``.raw`` for trasgi, with
+    the target's name after ``keepalive-`` for the others.
+    """
+    stem = "profile-keepalive"
+    if target.name != "trasgi":
+        stem += "-" + target.name.removeprefix("trasgi-")
+    raw = RESULTS / f"{stem}.raw"
+    summary = RESULTS / f"{stem}.txt"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with running_server(Target("trasgi", "trasgi"), settings.pinning) as server:
+    with running_server(target, settings.pinning) as server:
         run_wrk(server, Load("/", 64), settings.warmup, settings.pinning)
         thread, result = _load_in_background(server, seconds + 2, settings)
         _record(server.pid, raw, seconds, settings)
         thread.join()
-    text = summary_text(raw.read_text(), seconds, result.get("wrk"))
+    text = summary_text(raw.read_text(), seconds, result.get("wrk"), target.name)
     summary.write_text(text)
     print("\n" + text, flush=True)
     return {"summary": str(summary), "raw": str(raw), "text": text}

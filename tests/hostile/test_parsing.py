@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
 import hypothesis
 import pytest
+import trio
 from hypothesis import strategies as st
 
 from trasgi import Config
 from trasgi._protocol.strict import _has_fault
 from trasgi.testing import open_connection
 
-from ..helpers import Receive, Send, echo_app, header_of, read_until_closed, status_of
+from ..helpers import (
+    Receive,
+    Send,
+    echo_app,
+    header_of,
+    read_until_closed,
+    status_of,
+    text_response,
+)
 
 HTTP1_ONLY = Config(http2=False)
 
@@ -166,6 +176,27 @@ BODY_CASES = [
         "chunk data longer than its size",
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n",
     ),
+    # h11 takes the next five; the strict layer's ChunkedFraming refuses them.
+    (
+        "whitespace after a chunk size",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+    ),
+    (
+        "bare CR in a chunk extension",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a\rb\r\nhello\r\n0\r\n\r\n",
+    ),
+    (
+        "trailer line with bare LF",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: 1\n\r\n",
+    ),
+    (
+        "folded trailer line",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: 1\r\n 2\r\n\r\n",
+    ),
+    (
+        "control character in a trailer",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: a\x01b\r\n\r\n",
+    ),
 ]
 
 
@@ -275,3 +306,46 @@ _FAULT_PATTERN = re.compile(
 )
 def test_the_fast_fault_check_agrees_with_the_pattern(head: bytes) -> None:
     assert _has_fault(head) == (_FAULT_PATTERN.search(head) is not None)
+
+
+async def test_a_chunk_line_refused_in_a_later_read() -> None:
+    """The framing is read as it arrives: a bad line after good chunks is a 400."""
+    seen: list[tuple[str, bytes]] = []
+    first_piece = trio.Event()
+
+    async def app(scope: Any, receive: Receive, send: Send) -> None:
+        more = True
+        while more:
+            message = await receive()
+            seen.append((message["type"], message.get("body", b"")))
+            more = message.get("more_body", False)
+            first_piece.set()
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async with open_connection(app) as stream:
+        await stream.send_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        )
+        await first_piece.wait()
+        await stream.send_all(b"5;a\rb\r\nworld\r\n0\r\n\r\n")
+        data = await read_until_closed(stream)
+    assert status_of(data) == 400
+    assert b"malformed chunk size line" in data
+    assert seen == [("http.request", b"hello"), ("http.disconnect", b"")]
+
+
+async def test_an_unread_body_with_bad_framing_is_not_drained() -> None:
+    """The application answered without reading: a bad chunk line ends the connection.
+
+    Discarding the body to reuse the connection would read the bytes after
+    the bad line as a next request: the one a proxy may never have seen.
+    """
+    async with open_connection(text_response(b"answered")) as stream:
+        await stream.send_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5 \r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        data = await read_until_closed(stream)
+    assert status_of(data) == 200
+    assert data.count(b"HTTP/1.1 ") == 1

@@ -22,6 +22,11 @@ from trasgi._protocol.forwarded import (
 )
 from trasgi._protocol.forwarded import ForwardedHeader as ForwardedHeader
 from trasgi._protocol.forwarded import trusted_proxies
+from trasgi._protocol.h1_parsers import (
+    HTTP_PARSER_MODES,
+    HTTPParserMode,
+    check_parser_available,
+)
 
 #: Loopback only: exposing a development server to the network must be a choice.
 DEFAULT_HOST = "127.0.0.1"
@@ -482,6 +487,20 @@ class Config:
         validators=(_instance_of(int), _in_range(1024, 2**24)),
         metavar="BYTES",
         parse=int,
+    )
+    # The HTTP/1.1 request parser (uvicorn's --http and values): h11 is the
+    # package's own; httptools (llhttp, C) comes with trasgi[fast] and runs
+    # under h11's rules and the same strict checks (see h1_parsers).
+    http: HTTPParserMode = _option(
+        "h11",
+        "HTTP/1.1 request parser: 'h11' (pure Python), 'httptools' (llhttp, "
+        "from trasgi[fast], under the same strict rules), or 'auto' "
+        "(httptools when installed).",
+        validators=(
+            _one_of(HTTP_PARSER_MODES),
+            lambda _config, _field, mode: check_parser_available(mode),
+        ),
+        choices=HTTP_PARSER_MODES,
     )
     http2: bool = _option(
         True,

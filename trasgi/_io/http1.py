@@ -2,10 +2,11 @@
 
 One connection is one task in the server's handler nursery. The request
 loop reads through the connection's :class:`~trasgi._io.inbox.Inbox` only
-when it needs bytes (backpressure), parses request heads with h11, checks
-them strictly, and hands each request to a
-:class:`~trasgi._io.request_stream.RequestStream`, which runs the
-application. The connection is that stream's
+when it needs bytes (backpressure), parses request heads with the
+configured parser (h11, or httptools under h11's rules: see
+:mod:`trasgi._protocol.h1_parsers`), checks them strictly, and hands each
+request to a :class:`~trasgi._io.request_stream.RequestStream`, which runs
+the application. The connection is that stream's
 :class:`~trasgi._io.ports.RequestPort` (and a WebSocket session's
 :class:`~trasgi._io.ports.WebSocketPort`): the body read on demand, the
 framed response written through one :class:`~trasgi._io.writer.StreamWriter`.
@@ -39,6 +40,7 @@ from trasgi._observe.access import PLAIN, AccessNote, RequestLine
 from trasgi._observe.logs import error_logger
 from trasgi._protocol.cycle import H1Out, ResponseCycle
 from trasgi._protocol.extensions import TRAILERS
+from trasgi._protocol.h1_parsers import H1Event, H1Parser, parser_factory
 from trasgi._protocol.h2_adaptor import H2Upgrade
 from trasgi._protocol.h2c import (
     SWITCHING_TO_H2C,
@@ -48,6 +50,7 @@ from trasgi._protocol.h2c import (
 )
 from trasgi._protocol.scope import ConnectionInfo, build_http_scope
 from trasgi._protocol.strict import (
+    ChunkedFraming,
     HeadLimits,
     check_head,
     readable_parser_message,
@@ -69,9 +72,6 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 #: The fields that give a request a body (RFC 9112 section 6.3).
 _BODY_FIELDS = (b"content-length", b"transfer-encoding")
-
-#: What h11.Connection.next_event() returns.
-H11Event = h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
 
 
 class CloseMode(enum.Enum):
@@ -158,7 +158,9 @@ class HTTP11Connection:
     # Slots: an idle connection is mostly this object and its parser, and
     # thousands may be open at once.
     __slots__ = (
+        "_chunks",
         "_current_parser",
+        "_new_parser",
         "_stashed",
         "answered_error",
         "app",
@@ -196,7 +198,10 @@ class HTTP11Connection:
         self.closing: CloseMode | None = None
         #: The parser of the current request, made when its bytes arrive (see
         #: :attr:`parser`).
-        self._current_parser: h11.Connection | None = None
+        self._current_parser: H1Parser | None = None
+        self._new_parser = parser_factory(
+            config.http, config.h11_max_incomplete_event_size
+        )
         self.inbox = Inbox(stream, self.feed_parser)
         self.limits = _head_limits(config)
         self.requests_served = 0
@@ -209,7 +214,10 @@ class HTTP11Connection:
         #: Whether the current request has an Upgrade header.
         self.asks_upgrade = False
         #: A body event read ahead while coalescing a body's last piece.
-        self._stashed: H11Event | None = None
+        self._stashed: H1Event | None = None
+        #: The strict check of the current request's chunked framing, if
+        #: chunked: it sees every byte the parser is fed.
+        self._chunks: ChunkedFraming | None = None
 
     # -- the connection's facts (ports.ConnectionFacts) ----------------------
 
@@ -310,6 +318,8 @@ class HTTP11Connection:
         request answered with ``Connection: close`` the linger.
         """
         parser = self.parser
+        if self._framing_fault() is not None:
+            return False
         while parser.their_state is h11.SEND_BODY:
             try:
                 if parser.next_event() is h11.NEED_DATA:
@@ -329,6 +339,7 @@ class HTTP11Connection:
         """
         leftover, closed = self.parser.trailing_data
         self._current_parser = None
+        self._chunks = None
         self.phase = ConnectionPhase.KEPT_ALIVE
         self.headers = []  # not held while the connection waits
         if leftover:
@@ -338,16 +349,23 @@ class HTTP11Connection:
         self.inbox.sink = self.feed_parser
 
     @property
-    def parser(self) -> h11.Connection:
-        """The h11 parser of the current request, made on first use."""
+    def parser(self) -> H1Parser:
+        """The parser of the current request, made on first use."""
         parser = self._current_parser
         if parser is None:
-            parser = self._current_parser = _parser(self.config)
+            parser = self._current_parser = self._new_parser()
         return parser
 
     def feed_parser(self, data: bytes) -> None:
-        """The inbox's sink while parsing HTTP: bytes (or b"" at the end) to h11."""
+        """The inbox's sink while parsing HTTP: bytes, or b"" at the end."""
+        if self._chunks is not None:
+            self._chunks.feed(data)
         self.parser.receive_data(data)
+
+    def _framing_fault(self) -> str | None:
+        """Why the current chunked body is refused, once it is."""
+        chunks = self._chunks
+        return None if chunks is None else chunks.fault
 
     def buffered(self) -> int:
         parser = self._current_parser
@@ -471,6 +489,13 @@ class HTTP11Connection:
         for name, _ in self.headers:
             if name in _BODY_FIELDS:
                 self.body_less = False
+                if name == b"transfer-encoding":
+                    # h11 has made sure it is exactly "chunked": read the
+                    # framing strictly beside it, from the body's first byte.
+                    self._chunks = ChunkedFraming(
+                        self.config.h11_max_incomplete_event_size
+                    )
+                    self._chunks.feed(self.parser.trailing_data[0])
             elif name == b"upgrade":
                 self.asks_upgrade = True
 
@@ -638,6 +663,8 @@ class HTTP11Connection:
         budget = self.config.max_drain_bytes
         deadline = trio.current_time() + self.config.timeout_keep_alive
         while True:
+            if self._framing_fault() is not None:
+                return False
             try:
                 event = self.parser.next_event()
             except h11.RemoteProtocolError:
@@ -685,13 +712,16 @@ class HTTP11Connection:
             self._stashed = following
         return bytes(event.data), True
 
-    async def _next_body_event(self) -> H11Event:
+    async def _next_body_event(self) -> H1Event:
         """Read the next request body event, asking the inbox for bytes as needed.
 
         Error handling:
             Raises :class:`PeerError` when the body is malformed.
         """
         while True:
+            fault = self._framing_fault()
+            if fault is not None:
+                raise PeerError(400, f"malformed request: {fault}")
             try:
                 event = self.parser.next_event()
             except h11.RemoteProtocolError as exc:
@@ -793,13 +823,6 @@ def _head_limits(config: Config) -> HeadLimits:
         max_target=config.limit_request_line,
         max_fields=config.limit_request_fields,
         max_body=config.limit_request_body,
-    )
-
-
-def _parser(config: Config) -> h11.Connection:
-    """A new h11 parser for a request, with the configured head size limit."""
-    return h11.Connection(
-        h11.SERVER, max_incomplete_event_size=config.h11_max_incomplete_event_size
     )
 
 

@@ -4,12 +4,15 @@ h11 parses HTTP/1.1 correctly, but some inputs it accepts are where request
 smuggling lives: a front proxy and this server must never disagree about
 where a request ends. Each rule below closes such a gap, or enforces a limit
 however the bytes arrived. Pure functions over the parsed request and its raw
-head bytes; tested by tables in ``tests/hostile/``.
+head bytes; tested by tables in ``tests/hostile/``, with each parser. The
+grammar :data:`STRICT_HEAD` is what lets a parser other than h11 (llhttp, see
+:mod:`trasgi._protocol.h1_parsers`) give the same answers.
 """
 
 from __future__ import annotations
 
 import ast
+import enum
 import re
 
 import attrs
@@ -48,6 +51,24 @@ def readable_parser_message(message: str) -> str:
         return repr(data.decode("ascii", "backslashreplace"))
 
     return _BYTES_REPR.sub(as_text, message)
+
+
+#: A token (RFC 9110 section 5.6.2): methods and field names.
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+#: A visible byte or obs-text: what field values and targets are made of.
+_VCHAR = rb"[\x21-\x7e\x80-\xff]"
+#: A head as h11 and this layer both take it as it stands: a request line and
+#: CRLF-ended field lines, then the empty line (h11's grammar of RFC 9112
+#: sections 3 and 5, less what :func:`check_head` refuses anyway: bare LF,
+#: obs-fold, control characters). A parser laxer than h11 (llhttp takes a
+#: request line with two spaces, a head after an empty line) is trusted only
+#: to split heads that match it; h11's checks of the parsed fields (one Host,
+#: Content-Length digits, Transfer-Encoding exactly ``chunked``) come after.
+STRICT_HEAD = re.compile(
+    rb"%(token)s [\x21-\x7e]+ HTTP/[0-9]\.[0-9]\r\n"
+    rb"(?:%(token)s:[ \t]*(?:%(vchar)s+(?:[ \t]+%(vchar)s+)*)?[ \t]*\r\n)*"
+    rb"\r\n" % {b"token": _TOKEN, b"vchar": _VCHAR}
+)
 
 
 @attrs.frozen
@@ -131,18 +152,135 @@ def _check_line_endings(raw_head: bytes) -> None:
 def _check_framing(
     request: h11.Request, headers: list[tuple[bytes, bytes]], max_body: int | None
 ) -> None:
-    lengths = [v for n, v in headers if n == b"content-length"]
-    encodings = [v for n, v in headers if n == b"transfer-encoding"]
-    if encodings and lengths:
+    # One pass over the fields: this runs for every request.
+    length: bytes | None = None
+    chunked = False
+    for name, value in headers:
+        if name == b"content-length":
+            length = value if length is None else length
+        elif name == b"transfer-encoding":
+            chunked = True
+    if chunked and length is not None:
         # RFC 9112 section 6.1: a server MAY reject such a request, and
         # must close after it if not; two framings are how smuggling works.
         raise PeerError(
             400, "malformed request: both Content-Length and Transfer-Encoding"
         )
-    if encodings and request.http_version == b"1.0":
+    if chunked and request.http_version == b"1.0":
         # RFC 9112 section 6.1: HTTP/1.0 has no chunked framing.
         raise PeerError(
             400, "malformed request: Transfer-Encoding in an HTTP/1.0 request"
         )
-    if max_body is not None and lengths and int(lengths[0]) > max_body:
+    if max_body is not None and length is not None and int(length) > max_body:
         raise PeerError(413, "request body too large")
+
+
+class _Framing(enum.Enum):
+    """Where :class:`ChunkedFraming` is in a chunked body."""
+
+    SIZE_LINE = "size line"
+    DATA = "data"
+    DATA_END = "CRLF after the data"
+    TRAILERS = "trailer section"
+    DONE = "done"
+
+
+#: A chunk-size line: hex digits, then an extension after optional
+#: whitespace (BWS) and ";" whose bytes are visible, obs-text, SP or HTAB,
+#: then CRLF (RFC 9112 section 7.1.1). No bare CR, no whitespace before CRLF
+#: without an extension; at most 20 digits, as h11 reads them.
+_CHUNK_LINE = re.compile(rb"[0-9A-Fa-f]{1,20}(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?\r\n")
+#: A trailer field line (RFC 9112 section 7.1.2, the field-line grammar of
+#: section 5), or the empty line that ends the body: no bare LF or CR, no
+#: obs-fold, no control character.
+_TRAILER_LINE = re.compile(
+    rb"(?:%(token)s:[\t\x20-\x7e\x80-\xff]*)?\r\n" % {b"token": _TOKEN}
+)
+
+
+class ChunkedFraming:
+    """The framing lines of a chunked request body, checked as its bytes arrive.
+
+    h11 decodes chunked bodies (with either parser) and finds each line's
+    end at CRLF, but it reads the lines loosely: it takes whitespace before
+    the CRLF of a chunk-size line (a space after ``5``), any byte but LF in a chunk
+    extension (a bare CR too), and trailer lines ended by a bare LF or
+    folded. A proxy in front that ends a line at a bare CR or LF would frame
+    the body otherwise: request smuggling. This reads the same bytes beside
+    the parser, skipping chunk data by count, and records the first fault;
+    the connection refuses the request with 400 before it hands over
+    anything parsed after the fault. Pure; what follows the body's end (a
+    pipelined request) is ignored.
+
+    Args:
+        max_line: The longest framing line kept while it is incomplete (the
+            head size limit); a longer one is a fault.
+    """
+
+    __slots__ = ("_line", "_max_line", "_remaining", "_state", "fault")
+
+    def __init__(self, max_line: int) -> None:
+        self._max_line = max_line
+        self._state = _Framing.SIZE_LINE
+        self._line = b""
+        self._remaining = 0
+        #: Why the framing is refused (the 400's reason), once it is.
+        self.fault: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the body's last line (the trailer section's end) was read."""
+        return self._state is _Framing.DONE
+
+    def feed(self, data: bytes) -> None:
+        """Read more of the body (and maybe beyond it); ``b""`` is the end."""
+        position, size = 0, len(data)
+        while position < size and self.fault is None:
+            state = self._state
+            if state is _Framing.DONE:
+                return
+            if state is _Framing.DATA:
+                taken = min(self._remaining, size - position)
+                self._remaining -= taken
+                position += taken
+                if not self._remaining:
+                    self._state = _Framing.DATA_END
+            else:
+                position = self._take_line(data, position)
+
+    def _take_line(self, data: bytes, position: int) -> int:
+        """Add to the current line; check it once it ended; the new position."""
+        if self._state is _Framing.DATA_END:
+            # Exactly CRLF: no need to wait for an LF that may never come.
+            end = position + 2 - len(self._line)
+            self._line += data[position:end]
+            if not b"\r\n".startswith(self._line):
+                self.fault = "chunk data not followed by CRLF"
+            elif len(self._line) == 2:
+                self._end_line()
+            return end
+        end = data.find(b"\n", position)
+        if end < 0:
+            self._line += data[position:]
+            if len(self._line) > self._max_line:
+                self.fault = f"{self._state.value} too long"
+            return len(data)
+        self._line += data[position : end + 1]
+        self._end_line()
+        return end + 1
+
+    def _end_line(self) -> None:
+        line, self._line = self._line, b""
+        state = self._state
+        if state is _Framing.DATA_END:
+            self._state = _Framing.SIZE_LINE
+        elif state is _Framing.SIZE_LINE:
+            if _CHUNK_LINE.fullmatch(line) is None:
+                self.fault = f"malformed chunk size line {line[:40]!r}"
+                return
+            self._remaining = int(line.split(b";", 1)[0], 16)
+            self._state = _Framing.DATA if self._remaining else _Framing.TRAILERS
+        elif _TRAILER_LINE.fullmatch(line) is None:
+            self.fault = f"malformed trailer line {line[:40]!r}"
+        elif line == b"\r\n":
+            self._state = _Framing.DONE
