@@ -7,8 +7,9 @@ or stop sending their heartbeat, and turns its signals into graceful or quick
 stops; each worker runs :func:`trio.run` over the sockets it inherited, with
 the application's lifespan, and reports its heartbeat from a trio task.
 
-gunicorn is an optional dependency (``pip install 'trasgi[gunicorn]'``): it is
-imported here, and ``import trasgi`` does not import this module.
+gunicorn is an optional dependency, the ``gunicorn`` extra (``pip install -e
+'.[gunicorn]'`` in a checkout of trasgi): it is imported here, and ``import
+trasgi`` does not import this module.
 
 How gunicorn's settings become trasgi's :class:`~trasgi.Config` (each is read
 in the master before the first worker forks, so a setting trasgi cannot honour
@@ -62,7 +63,8 @@ try:
     from gunicorn.workers.base import Worker
 except ImportError as exc:  # pragma: no cover - the test extra has gunicorn
     raise ImportError(
-        "trasgi.workers needs gunicorn: pip install 'trasgi[gunicorn]'"
+        "trasgi.workers needs gunicorn: "
+        "pip install -e '.[gunicorn]' in a checkout of trasgi"
     ) from exc
 
 from trasgi._asgi import ASGIApp, Receive, Scope, Send

@@ -152,7 +152,8 @@ def _import_jinja2() -> Any:
         import jinja2
     except ImportError as exc:  # pragma: no cover: the test extra installs it
         raise ImportError(
-            "Jinja2Templates needs Jinja2: pip install 'trasgi[templates]'"
+            "Jinja2Templates needs Jinja2: pip install -e '.[templates]'"
+            " in a checkout of trasgi"
         ) from exc
     return jinja2
 

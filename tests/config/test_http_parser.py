@@ -57,7 +57,7 @@ def test_without_httptools(monkeypatch: pytest.MonkeyPatch) -> None:
     """auto falls back to h11; asking for httptools is a one-line error."""
     monkeypatch.setattr(h1_parsers, "httptools", None)
     assert isinstance(parser_factory("auto", 16384)(), h11.Connection)
-    with pytest.raises(ValueError, match=r"pip install 'trasgi\[fast\]'"):
+    with pytest.raises(ValueError, match=r"pip install -e '\.\[fast\]' in a checkout"):
         Config(http="httptools")
     with pytest.raises(ConfigError, match="httptools is not installed"):
         resolve(["--http", "httptools"])

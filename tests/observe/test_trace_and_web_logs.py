@@ -157,7 +157,7 @@ def test_yaml_without_pyyaml_names_the_extra(
     with pytest.raises(LogConfigError) as raised:
         apply_log_config(str(path))
     assert str(raised.value) == (
-        f"{path}: YAML needs PyYAML: pip install 'trasgi[yaml]'"
+        f"{path}: YAML needs PyYAML: pip install -e '.[yaml]' in a checkout of trasgi"
     )
 
 
@@ -184,7 +184,7 @@ def test_yaml_without_pyyaml_is_a_one_line_error(tmp_path: Path) -> None:
         .splitlines()[-1]
         .startswith(
             f"trasgi: error: --log-config {path}: YAML needs PyYAML: "
-            "pip install 'trasgi[yaml]'"
+            "pip install -e '.[yaml]' in a checkout of trasgi"
         )
     )
     assert "Traceback" not in result.stderr

@@ -295,7 +295,7 @@ def test_missing_prometheus_client_is_one_line_with_the_fix() -> None:
         result,
         2,
         "--metrics-port needs the prometheus-client package: "
-        "pip install 'trasgi[metrics]'",
+        "pip install -e '.[metrics]' in a checkout of trasgi",
     )
 
 

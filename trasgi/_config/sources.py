@@ -188,7 +188,7 @@ def from_environ(environ: Mapping[str, str]) -> tuple[dict[str, Any], str | None
 
 
 #: Where the ``--env-file`` parser comes from.
-DOTENV_HINT = "pip install 'trasgi[dotenv]'"
+DOTENV_HINT = "pip install -e '.[dotenv]' in a checkout of trasgi"
 
 
 def load_env_file(path: str, source: str, environ: MutableMapping[str, str]) -> None:

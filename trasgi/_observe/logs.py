@@ -234,7 +234,8 @@ def _from_yaml(path: str, text: str) -> None:
         yaml: Any = importlib.import_module("yaml")
     except ImportError:
         raise LogConfigError(
-            f"{path}: YAML needs PyYAML: pip install 'trasgi[yaml]'"
+            f"{path}: YAML needs PyYAML: pip install -e '.[yaml]'"
+            " in a checkout of trasgi"
         ) from None
     try:
         data = yaml.safe_load(text)

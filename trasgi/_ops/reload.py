@@ -63,7 +63,8 @@ def check_options(config: Config) -> None:
         import watchfiles  # noqa: F401
     except ImportError:
         raise ValueError(
-            "--reload needs the watchfiles package: pip install 'trasgi[reload]'"
+            "--reload needs the watchfiles package: pip install -e '.[reload]'"
+            " in a checkout of trasgi"
         ) from None
     for directory in config.reload_dir:
         if not Path(directory).is_dir():

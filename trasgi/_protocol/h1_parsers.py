@@ -95,7 +95,8 @@ def check_parser_available(mode: HTTPParserMode) -> None:
     if mode == "httptools" and not httptools_available():
         raise ValueError(
             "http is 'httptools', but httptools is not installed "
-            "(pip install 'trasgi[fast]'), or choose --http h11 or auto"
+            "(pip install -e '.[fast]' in a checkout of trasgi), "
+            "or choose --http h11 or auto"
         )
 
 

@@ -19,8 +19,9 @@ prometheus_client's threaded HTTP server: no thread reads the counters while
 the trio thread writes them. It also exposes prometheus_client's default
 registry, where its process collector and the application's own metrics live.
 
-prometheus-client is an optional dependency (``pip install 'trasgi[metrics]'``),
-imported only when a metrics port is set.
+prometheus-client is an optional dependency, the ``metrics`` extra (``pip
+install -e '.[metrics]'`` in a checkout of trasgi), imported only when a
+metrics port is set.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     import prometheus_client
 
 #: What to run when prometheus-client is missing.
-INSTALL_HINT = "pip install 'trasgi[metrics]'"
+INSTALL_HINT = "pip install -e '.[metrics]' in a checkout of trasgi"
 #: Where Prometheus looks by default (its scrape_config's metrics_path).
 METRICS_PATH = "/metrics"
 #: The methods of RFC 9110 section 9 and PATCH (RFC 5789); any other method is
