@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from trasgi import Config, ConnectionInfo
 from trasgi._protocol.forwarded import (
     UNREADABLE,
     Hop,
+    TrustedProxies,
     apply_proxy_headers,
     forwarded_hop,
     parse_forwarded_element,
@@ -78,6 +80,19 @@ def test_allow_list_judges_peers(
     allowed: str, peer: ConnectionInfo, trusted: bool
 ) -> None:
     assert trusted_proxies(allowed).trusts_peer(peer) is trusted
+
+
+def test_remembered_answers_stay_right_and_bounded() -> None:
+    """Answers are remembered per address, and a flood of addresses is bounded."""
+    proxies = TrustedProxies(networks=(ipaddress.ip_network("10.0.0.0/24"),))
+    for _ in range(2):  # the second pass answers from memory
+        assert proxies.trusts_address("10.0.0.7") is True
+        assert proxies.trusts_address("10.0.1.7") is False
+        assert proxies.trusts_address("not an address") is False
+    for n in range(3000):  # client-chosen hops: each a new text
+        assert proxies.trusts_address(f"10.0.{n // 256}.{n % 256}") is (n < 256)
+    assert len(proxies._answers) <= 1024
+    assert proxies == TrustedProxies(networks=proxies.networks)  # memory aside
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,9 @@ _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]+)(:[0-9]*)?"
 ForwardedHeader = Literal["x-forwarded", "forwarded"]
 FORWARDED_HEADERS: tuple[ForwardedHeader, ...] = ("x-forwarded", "forwarded")
 
+#: How many addresses a :class:`TrustedProxies` remembers its answer for.
+_REMEMBERED_ADDRESSES = 1024
+
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
@@ -84,13 +87,28 @@ class TrustedProxies:
     networks: tuple[Network, ...] = ()
     everyone: bool = False
     unix: bool = False
+    # Every request through a proxy asks about the same few peer addresses,
+    # and parsing the text into an address each time was ~5% of a keep-alive
+    # request: answers are remembered, up to a bound, since hops in the
+    # headers are the client's to choose.
+    _answers: dict[str, bool] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
 
     def trusts_address(self, host: str) -> bool:
         """Whether ``host`` (an IP address as text) is a trusted proxy."""
         if self.everyone:
             return True
-        address = _ip(host)
-        return address is not None and any(address in net for net in self.networks)
+        answer = self._answers.get(host)
+        if answer is None:
+            if len(self._answers) >= _REMEMBERED_ADDRESSES:
+                self._answers.clear()
+            address = _ip(host)
+            answer = address is not None and any(
+                address in net for net in self.networks
+            )
+            self._answers[host] = answer
+        return answer
 
     def trusts_peer(self, info: ConnectionInfo) -> bool:
         """Whether the peer of a connection is a trusted proxy."""
