@@ -720,6 +720,26 @@ def test_pings_are_answered_and_pongs_matched(make_pair: MakePair) -> None:
     assert not pair.cycle.awaiting_pong
 
 
+def pending(cycle: WebSocketCycle[Any]) -> bool:
+    """Whether the cycle has bytes to write (a call: mypy narrows properties)."""
+    return cycle.has_data_to_send
+
+
+def test_only_answers_and_app_messages_leave_output(make_pair: MakePair) -> None:
+    """What the reading side may skip flushing: a data frame needs no answer."""
+    pair = make_pair()
+    pair.accept()
+    assert not pending(pair.cycle)
+    pair.from_client(BytesMessage(data=b"x" * 100))
+    assert not pending(pair.cycle)  # a message needs no answer
+    pair.from_client(Ping(payload=b"?"))
+    assert pending(pair.cycle)  # the pong
+    assert pair.to_client() == [Pong(payload=b"?")]
+    assert not pending(pair.cycle)
+    pair.cycle.send({"type": "websocket.send", "text": "hi"})
+    assert pending(pair.cycle)
+
+
 def test_the_queue_bound_stops_reading_until_the_app_catches_up(
     make_pair: MakePair,
 ) -> None:

@@ -328,18 +328,31 @@ class WebSocketSession(Generic[Piece]):
         Error handling:
             Raises :class:`ClientDisconnected` when the stream is broken.
         """
-        async with self._write_lock:
-            if self.port.peer_lost:
-                raise ClientDisconnected("the client closed the connection")
-            pieces = self.cycle.data_to_send()
-            if not pieces:
-                return
-            try:
-                await self.port.write(pieces)
-            except ClientDisconnected:
-                self.cycle.transport_lost()
-                self._changed.unpark_all()
-                raise
+        lock = self._write_lock
+        try:
+            # Uncontended (the usual case), the write below is the yield:
+            # trio's acquire would add a trip through the scheduler per message.
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
+            await self._write_pending()
+        finally:
+            lock.release()
+
+    async def _write_pending(self) -> None:
+        if self.port.peer_lost:
+            raise ClientDisconnected("the client closed the connection")
+        pieces = self.cycle.data_to_send()
+        if not pieces:
+            await trio.lowlevel.checkpoint()
+            return
+        try:
+            await self.port.write(pieces)
+        except ClientDisconnected:
+            self.cycle.transport_lost()
+            self._changed.unpark_all()
+            raise
 
     async def _flush_quietly(self) -> None:
         with contextlib.suppress(ClientDisconnected):
@@ -359,8 +372,9 @@ class WebSocketSession(Generic[Piece]):
                 await self.port.fill()
             else:
                 await self._wait_for_change()
-            # Pongs and the answer to a close frame.
-            await self._flush_quietly()
+            # Pongs and the answer to a close frame; most reads bring none.
+            if cycle.has_data_to_send:
+                await self._flush_quietly()
 
     async def _close_on_shutdown(self) -> None:
         await self.port.shared.shutting_down.wait()

@@ -278,6 +278,11 @@ class WebSocketCycle(Generic[Piece]):
             and self._ws.state is ConnectionState.OPEN
         )
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return anything."""
+        return bool(self._out or self._frames)
+
     def data_to_send(self) -> list[Piece]:
         """Take what was produced so far, in the order it must be written."""
         self._wrap_frames()
