@@ -71,6 +71,14 @@ FORWARDED_HEADERS: tuple[ForwardedHeader, ...] = ("x-forwarded", "forwarded")
 #: How many addresses a :class:`TrustedProxies` remembers its answer for.
 _REMEMBERED_ADDRESSES = 1024
 
+#: The field names each ``--forwarded-header`` style reads.
+_FAMILY_NAMES: dict[str, frozenset[bytes]] = {
+    "x-forwarded": frozenset(
+        {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
+    ),
+    "forwarded": frozenset({b"forwarded"}),
+}
+
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
@@ -416,6 +424,12 @@ def forwarded_hop(
     through untouched (and the reverse), so reading both would let a client
     speak for itself.
     """
+    family = _FAMILY_NAMES[style]
+    for name, _ in headers:
+        if name in family:
+            break
+    else:
+        return None  # most requests, even through a proxy: one pass says so
     if style == "forwarded":
         return choose_hop(forwarded_hops(headers), trusted)
     return choose_hop(x_forwarded_hops(headers), trusted)
