@@ -266,6 +266,11 @@ def measure_h2_stall(server: RunningServer, settings: Settings) -> dict[str, flo
     argv = [str(VENV_PYTHON), str(BENCH / "h2_stall_client.py")]
     argv += ["--port", str(server.port), "--size", str(STALL_DOWNLOAD_BYTES)]
     argv += ["--seconds", f"{settings.duration:g}", "--warmup", f"{settings.warmup:g}"]
+    return _client_figures(argv, settings, "the stall client")
+
+
+def _client_figures(argv: list[str], settings: Settings, name: str) -> dict[str, float]:
+    """Run a load client pinned to the client CPU; its last line is JSON figures."""
     result = subprocess.run(
         pinned(argv, settings.pinning.client),
         capture_output=True,
@@ -274,10 +279,10 @@ def measure_h2_stall(server: RunningServer, settings: Settings) -> dict[str, flo
     )
     lines = result.stdout.strip().splitlines()
     if not lines:
-        raise BenchError(f"the stall client failed: {result.stderr.strip()[-300:]}")
+        raise BenchError(f"{name} failed: {result.stderr.strip()[-300:]}")
     figures: dict[str, float] = json.loads(lines[-1])
     if "error" in figures:
-        raise BenchError(f"the stall client failed: {figures['error']}")
+        raise BenchError(f"{name} failed: {figures['error']}")
     return figures
 
 
@@ -296,18 +301,7 @@ def measure_ws_echo(server: RunningServer, settings: Settings) -> dict[str, floa
     argv += ["--port", str(server.port), "--connections", str(WS_CONNECTIONS)]
     argv += ["--size", str(WS_MESSAGE_BYTES), "--seconds", f"{settings.duration:g}"]
     argv += ["--warmup", f"{settings.warmup:g}"]
-    result = subprocess.run(
-        pinned(argv, settings.pinning.client),
-        capture_output=True,
-        text=True,
-        timeout=settings.duration + settings.warmup + 120,
-    )
-    lines = result.stdout.strip().splitlines()
-    if not lines:
-        raise BenchError(f"the echo client failed: {result.stderr.strip()[-300:]}")
-    figures: dict[str, float] = json.loads(lines[-1])
-    if "error" in figures:
-        raise BenchError(f"the echo client failed: {figures['error']}")
+    figures = _client_figures(argv, settings, "the echo client")
     _check_alive(server)
     figures["rss_mib"] = memory_kib(server.pid)["VmRSS"] / 1024
     return figures

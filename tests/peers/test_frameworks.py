@@ -105,7 +105,9 @@ async def double(data: JSONBody[dict[str, int]]) -> dict[str, int]:
 
 
 async def test_litestar_serves_on_trio() -> None:
-    app = Litestar([hello, double])
+    # No logging_config: Litestar's default configures the root logger for the
+    # whole process (a queue handler), and every later test would log into it.
+    app = Litestar([hello, double], logging_config=None)
     async with open_client(app) as client:
         assert (await client.get("/hello/trio")).json() == {"hello": "trio"}
         assert (await client.post("/double", json={"a": 2})).json() == {"a": 4}
