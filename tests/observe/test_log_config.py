@@ -110,9 +110,21 @@ async def serve_one_request(*args: str) -> bytes:
 
 
 async def run_one_request(command: list[str], cwd: Path = ROOT) -> tuple[bytes, bytes]:
-    """Run a server command, make one request, stop it gracefully.
+    """Run a server command, GET ``/`` (a 200), stop it gracefully.
 
     Returns what it wrote on standard error and on standard output.
+    """
+    stderr, stdout, statuses = await run_requests(command, ["/"], cwd)
+    assert statuses == [200]
+    return stderr, stdout
+
+
+async def run_requests(
+    command: list[str], paths: list[str], cwd: Path = ROOT
+) -> tuple[bytes, bytes, list[int]]:
+    """Run a server command, GET each path, stop it with SIGTERM.
+
+    Returns its standard error, its standard output and the statuses.
     """
     process = await trio.lowlevel.open_process(
         command, cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.PIPE
@@ -126,9 +138,11 @@ async def run_one_request(command: list[str], cwd: Path = ROOT) -> tuple[bytes, 
             found = await read_until(
                 process, rb"listening on http://127\.0\.0\.1:(\d+)", seen
             )
+            base = f"http://127.0.0.1:{found[1].decode()}"
             async with httpx.AsyncClient() as client:
-                response = await client.get(f"http://127.0.0.1:{found[1].decode()}/")
-            assert response.status_code == 200
+                statuses = [
+                    (await client.get(base + path)).status_code for path in paths
+                ]
             process.send_signal(signal.SIGTERM)
             await read_until(process, rb"application shutdown complete", seen)
             with trio.fail_after(20):
@@ -137,7 +151,7 @@ async def run_one_request(command: list[str], cwd: Path = ROOT) -> tuple[bytes, 
         if process.returncode is None:
             process.kill()
             await process.wait()
-    return bytes(seen), bytes(output)
+    return bytes(seen), bytes(output), statuses
 
 
 async def read_all(stream: trio.abc.ReceiveStream, into: bytearray) -> None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import trio
 
 from trasgi import Config
 from trasgi._observe.logs import TRACE, LogConfigError, apply_log_config, tracing
@@ -20,7 +17,7 @@ from trasgi._observe.trace import describe_message, trace_asgi
 from trasgi.testing import open_client
 
 from ..helpers import echo_app
-from ..ops.test_cli import read_until
+from .test_log_config import run_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 #: trasgi's own line: "2026-01-01 12:00:00,000 LEVEL   message".
@@ -29,38 +26,10 @@ LINE = rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
 
 async def serve_and_get(app_dir: Path, app: str, paths: list[str], *args: str) -> bytes:
     """Run the CLI, GET each path, stop it with SIGTERM; return its stderr."""
-    process = await trio.lowlevel.open_process(
-        [
-            sys.executable,
-            "-m",
-            "trasgi",
-            app,
-            "--port",
-            "0",
-            "--app-dir",
-            str(app_dir),
-            *args,
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-    )
-    seen = bytearray()
-    try:
-        found = await read_until(
-            process, rb"listening on http://127\.0\.0\.1:(\d+)", seen
-        )
-        async with httpx.AsyncClient() as client:
-            for path in paths:
-                await client.get(f"http://127.0.0.1:{found[1].decode()}{path}")
-        process.send_signal(signal.SIGTERM)
-        await read_until(process, rb"application shutdown complete", seen)
-        with trio.fail_after(20):
-            assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return bytes(seen)
+    command = [sys.executable, "-m", "trasgi", app, "--port", "0"]
+    command += ["--app-dir", str(app_dir), *args]
+    stderr, _, _ = await run_requests(command, paths)
+    return stderr
 
 
 # -- trace -----------------------------------------------------------------------
