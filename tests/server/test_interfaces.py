@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +18,7 @@ from trasgi._server.wsgi import WSGIApp
 from trasgi.testing import open_client
 
 from ..helpers import Receive, Send
+from ..ops.test_cli import run_cli
 
 
 async def asgi3_function(scope: Any, receive: Receive, send: Send) -> None:
@@ -127,6 +126,36 @@ def test_an_explicit_interface_is_obeyed_and_adapters_are_not_wrapped_twice() ->
     assert as_asgi3(adapted, "wsgi") is adapted
 
 
+def asgi2_factory(scope: Any) -> ASGI2Class:
+    """An ASGI 2 application as a function: its signature fits no kind."""
+    return ASGI2Class(scope)
+
+
+@pytest.mark.parametrize(
+    ("app", "chosen", "says"),
+    [
+        (wsgi_function, "asgi3", "is called as wsgi; pass --interface wsgi"),
+        (WSGIInstance(), "asgi2", "is called as wsgi; pass --interface wsgi"),
+        (asgi3_function, "wsgi", "is called as asgi3; pass --interface asgi3"),
+        (ASGI2Class, "asgi3", "is called as asgi2; pass --interface asgi2"),
+    ],
+)
+def test_an_interface_the_signature_contradicts_is_refused(
+    app: Any, chosen: str, says: str
+) -> None:
+    with pytest.raises(AppLoadError) as refused:
+        as_asgi3(app, chosen)
+    message = str(refused.value)
+    assert message.startswith(f"--interface {chosen}, but ")
+    assert message.endswith(f"{says} (or auto)")
+    assert "\n" not in message
+
+
+def test_a_signature_that_fits_nothing_trusts_the_chosen_interface() -> None:
+    assert isinstance(as_asgi3(asgi2_factory, "asgi2"), ASGI2App)
+    assert as_asgi3(max, "asgi3") is max  # no signature at all
+
+
 async def test_an_asgi2_class_is_served() -> None:
     async with open_client(
         cast(Any, ASGI2Class), config=Config(interface="asgi2")
@@ -165,17 +194,6 @@ async def test_serve_tcp_refuses_an_ambiguous_app_and_closes_its_listener() -> N
         await trasgi.serve_tcp(takes_anything, 0, host="127.0.0.1")
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "trasgi", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.process
 @pytest.mark.parametrize("processes", [(), ("--workers", "1")])
 def test_the_command_line_refuses_an_ambiguous_app_in_one_line(
@@ -189,6 +207,20 @@ def test_the_command_line_refuses_an_ambiguous_app_in_one_line(
         "(it fits both ASGI 3 and WSGI); pass --interface asgi3, asgi2 or wsgi"
     )
     assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("processes", [(), ("--workers", "1")])
+def test_the_command_line_refuses_a_wsgi_app_run_as_asgi3_in_one_line(
+    processes: tuple[str, ...],
+) -> None:
+    result = run_cli(
+        "examples.wsgi_flask:app", "--interface", "asgi3", "--port", "0", *processes
+    )
+    assert result.returncode == 1
+    assert "cannot load the application: --interface asgi3, but Flask" in result.stderr
+    assert "pass --interface wsgi (or auto)" in result.stderr
     assert "Traceback" not in result.stderr
 
 

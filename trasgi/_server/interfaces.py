@@ -67,13 +67,17 @@ def as_asgi3(app: Any, interface: str = "auto") -> ASGIApp:
 
     Error handling:
         Raises :class:`AppLoadError` with one line naming ``--interface``
-        when ``interface`` is ``"auto"`` and the signature does not tell.
+        when ``interface`` is ``"auto"`` and the signature does not tell,
+        or when the signature plainly speaks another interface than the
+        one given.
     """
     if isinstance(app, _ADAPTERS):
         return app
     kind = Interface(interface)
     if kind is Interface.AUTO:
         kind = detect(app)
+    else:
+        _check_chosen(app, kind)
     if kind is Interface.ASGI2:
         return ASGI2App(app)
     if kind is Interface.WSGI:
@@ -88,25 +92,61 @@ def detect(app: Any) -> Interface:
         Raises :class:`AppLoadError` when the signature fits no kind or
         several.
     """
-    try:
-        signature = inspect.signature(app)
-    except (TypeError, ValueError):
+    signature = _signature(app)
+    if signature is None:
         # Some callables (C extensions, some builtins) have no signature to
         # read; ASGI 3 is what trasgi assumed for every application before
         # --interface existed, so they keep working as they did.
         return Interface.ASGI3
-    if inspect.isclass(app):
-        fits = _class_fits(app, signature)
-    else:
-        fits = _callable_fits(app, signature)
+    fits = _fits(app, signature)
     if len(fits) == 1:
         return fits[0]
-    name = getattr(app, "__qualname__", None) or type(app).__qualname__
     found = "fits both ASGI 3 and WSGI" if fits else "fits no interface"
     raise AppLoadError(
-        f"cannot tell which interface {name}{signature} speaks (it {found}); "
-        "pass --interface asgi3, asgi2 or wsgi"
+        f"cannot tell which interface {_name(app)}{signature} speaks "
+        f"(it {found}); pass --interface asgi3, asgi2 or wsgi"
     )
+
+
+def _check_chosen(app: Any, kind: Interface) -> None:
+    """Refuse an ``--interface`` the signature plainly contradicts.
+
+    Only a signature that fits another kind and not this one is refused
+    (a Flask application with ``--interface asgi3``), at startup, rather
+    than every request failing with a ``TypeError`` about arguments. A
+    signature that fits nothing (an ASGI 2 factory function) is trusted.
+
+    Error handling:
+        Raises :class:`AppLoadError` naming the kind the signature fits.
+    """
+    signature = _signature(app)
+    if signature is None:
+        return
+    fits = _fits(app, signature)
+    if fits and kind not in fits:
+        shown = " or ".join(fit.value for fit in fits)
+        raise AppLoadError(
+            f"--interface {kind.value}, but {_name(app)}{signature} is called "
+            f"as {shown}; pass --interface {fits[0].value} (or auto)"
+        )
+
+
+def _signature(app: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(app)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fits(app: Any, signature: inspect.Signature) -> list[Interface]:
+    if inspect.isclass(app):
+        return _class_fits(app, signature)
+    return _callable_fits(app, signature)
+
+
+def _name(app: Any) -> str:
+    name = getattr(app, "__qualname__", None) or type(app).__qualname__
+    return str(name)
 
 
 def _class_fits(app: type, signature: inspect.Signature) -> list[Interface]:
